@@ -1,0 +1,55 @@
+"""Argument checks shared by every dlnotes module.
+
+Each check raises a ``TypeError`` (wrong kind of object) or ``ValueError`` (right kind,
+wrong value) whose message names the argument, so a learner sees at once what to fix.
+"""
+
+import numbers
+
+import numpy as np
+
+
+def as_float_array(x, name):
+    """Return ``x`` as a floating-point ndarray, without copying when it already is one.
+
+    Floating dtypes are kept (float32 stays float32); booleans and integers are promoted
+    to float64; anything else (strings, objects, complex numbers) is a ``TypeError``.
+    """
+    arr = np.asarray(x)
+    if np.issubdtype(arr.dtype, np.floating):
+        return arr
+    if arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.float64)
+    raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+
+
+def check_real(value, name, *, minimum=None, strict=False):
+    """Return ``value`` as a finite float, optionally bounded below.
+
+    ``minimum`` is the smallest allowed value (excluded too when ``strict``).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and (value < minimum or (strict and value == minimum)):
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be {relation} {minimum}, got {value}")
+    return value
+
+
+def check_choice(value, name, choices):
+    """Return ``value`` if it is one of ``choices``, else raise a ``ValueError``."""
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+def check_same_shape(a, a_name, b, b_name):
+    """Raise a ``ValueError`` unless the arrays ``a`` and ``b`` have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{b_name} must have the same shape as {a_name}: {b.shape} != {a.shape}"
+        )

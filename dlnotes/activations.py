@@ -1,0 +1,451 @@
+"""Activation functions and their derivatives (chapter 1).
+
+Every function takes an array ``x`` (anything ``numpy.asarray`` accepts) and returns a
+new array of the same shape; float32 stays float32, integers become float64. Names and
+defaults follow ``torch.nn.functional``. Each ``f`` has ``f_grad`` with the same
+parameters, giving the elementwise derivative ``f'(x)`` -- which is also the gradient of
+``sum(f(x))``. For ``softmax`` and ``log_softmax``, which mix the entries of a vector,
+``*_grad(z, g)`` is the vector-Jacobian product ``J^T g`` and ``*_jacobian(z)`` the full
+Jacobian.
+
+All functions are accurate to a few ulps in float64 over the whole real line, tails
+included: no overflow or underflow warning and no NaN for any finite input, and the
+limits at +-inf.
+"""
+
+import math
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
+from scipy.special import erfc
+
+from dlnotes._checks import as_float_array, check_choice, check_real, check_same_shape
+
+__all__ = [
+    "sigmoid", "sigmoid_grad", "log_sigmoid", "log_sigmoid_grad",
+    "tanh", "tanh_grad", "relu", "relu_grad", "leaky_relu", "leaky_relu_grad",
+    "prelu", "prelu_grad", "elu", "elu_grad", "selu", "selu_grad",
+    "gelu", "gelu_grad", "swish", "swish_grad", "silu", "silu_grad",
+    "mish", "mish_grad", "softplus", "softplus_grad",
+    "softmax", "softmax_grad", "softmax_jacobian",
+    "log_softmax", "log_softmax_grad", "log_softmax_jacobian",
+]  # fmt: skip
+
+# SELU's constants (Klambauer et al. 2017), to the digits PyTorch uses.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+# Coefficients of the tanh approximation of GELU (Hendrycks & Gimpel 2016).
+GELU_TANH_C = math.sqrt(2.0 / math.pi)
+GELU_TANH_K = 0.044715
+
+
+def _scaled(beta, x):
+    """Return ``beta * x``, where overflow to +-inf is harmless.
+
+    Only sigma(beta x) or log(1 + e^(beta x)) is taken of the product, and for those an
+    infinite argument gives the exact limit (0, 1 or inf). With beta = 0 the product is 0
+    even for infinite x (the function then no longer depends on x).
+    """
+    if beta == 0.0:
+        return np.zeros_like(x)
+    with np.errstate(over="ignore"):
+        return beta * x
+
+
+def _gated(x, gate):
+    """Return ``x * gate``, but 0 wherever the gate is exactly 0.
+
+    Gates such as sigma(x) decay exponentially and underflow to 0 long before x is
+    infinite; the limit of ``x * gate`` is then 0, whereas ``-inf * 0`` would be NaN.
+    """
+    return np.multiply(x, gate, out=np.zeros_like(gate), where=gate != 0)
+
+
+# --- Sigmoid family -----------------------------------------------------------------
+
+
+def sigmoid(x):
+    r"""Logistic sigmoid :math:`\sigma(x) = 1 / (1 + e^{-x})`.
+
+    Evaluated through :math:`e^{-|x|} \in (0, 1]`, which cannot overflow:
+    :math:`\sigma(x) = 1/(1+e^{-|x|})` for x >= 0 and :math:`e^{-|x|}/(1+e^{-|x|})`
+    for x < 0 (the naive form overflows in ``exp(-x)`` for x < -709).
+    """
+    x = as_float_array(x, "x")
+    e = np.exp(-np.abs(x))
+    r = 1.0 / (1.0 + e)
+    return np.where(x >= 0, r, e * r)
+
+
+def sigmoid_grad(x):
+    r"""Derivative :math:`\sigma'(x) = \sigma(x)\,\sigma(-x) = e^{-|x|}/(1+e^{-|x|})^2`.
+
+    The textbook form :math:`\sigma(1-\sigma)` cancels: for x > 37, ``1 - sigma(x)`` is
+    exactly 0 in float64 although the derivative is about :math:`e^{-x}`.
+    """
+    x = as_float_array(x, "x")
+    e = np.exp(-np.abs(x))
+    return e / (1.0 + e) ** 2
+
+
+def log_sigmoid(x):
+    r""":math:`\log\sigma(x) = -\log(1 + e^{-x}) = -\mathrm{softplus}(-x)`.
+
+    ``np.logaddexp(0, -x)`` computes :math:`\log(e^0 + e^{-x})` without overflow, so
+    ``log_sigmoid(-1000)`` is -1000 rather than ``log(0) = -inf``.
+    """
+    x = as_float_array(x, "x")
+    return -np.logaddexp(0.0, -x)
+
+
+def log_sigmoid_grad(x):
+    r"""Derivative :math:`\frac{d}{dx}\log\sigma(x) = 1 - \sigma(x) = \sigma(-x)`."""
+    return sigmoid(-as_float_array(x, "x"))
+
+
+def tanh(x):
+    r"""Hyperbolic tangent :math:`\tanh(x) = (e^x - e^{-x}) / (e^x + e^{-x})`."""
+    return np.tanh(as_float_array(x, "x"))
+
+
+def tanh_grad(x):
+    r"""Derivative :math:`1 - \tanh^2(x) = \mathrm{sech}^2(x) = 4e^{-2|x|}/(1+e^{-2|x|})^2`.
+
+    As with the sigmoid, ``1 - tanh(x)**2`` is exactly 0 for |x| > 19 in float64; the
+    exponential form keeps full relative precision in the tails.
+    """
+    x = as_float_array(x, "x")
+    e2 = np.exp(-np.abs(x)) ** 2  # not exp(-2|x|): 2|x| overflows for |x| near the float max
+    return 4.0 * e2 / (1.0 + e2) ** 2
+
+
+# --- ReLU family --------------------------------------------------------------------
+
+
+def relu(x):
+    r"""Rectified linear unit :math:`\max(0, x)` (Nair & Hinton 2010)."""
+    return np.maximum(as_float_array(x, "x"), 0.0)
+
+
+def relu_grad(x):
+    """Derivative of ReLU: 1 for x > 0, else 0 (0 at the kink, as in PyTorch)."""
+    x = as_float_array(x, "x")
+    return (x > 0).astype(x.dtype)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    r""":math:`x` for x > 0, :math:`\alpha x` otherwise (Maas et al. 2013).
+
+    ``negative_slope`` is :math:`\alpha`; PyTorch's default is 0.01.
+    """
+    x = as_float_array(x, "x")
+    negative_slope = check_real(negative_slope, "negative_slope")
+    return np.where(x > 0, x, negative_slope * x)
+
+
+def leaky_relu_grad(x, negative_slope=0.01):
+    """Derivative of Leaky ReLU: 1 for x > 0, else ``negative_slope`` (also at x = 0)."""
+    x = as_float_array(x, "x")
+    negative_slope = check_real(negative_slope, "negative_slope")
+    return np.where(x > 0, 1.0, negative_slope).astype(x.dtype)
+
+
+def _prelu_slope(x, a):
+    """Check ``a`` and shape it to broadcast against ``x`` along the channel axis 1.
+
+    As in PyTorch, ``a`` holds either one slope shared by all channels or one slope per
+    channel; the channel axis is axis 1 of ``x`` (N, C, ...).
+    """
+    a = as_float_array(a, "a").astype(x.dtype, copy=False)
+    if a.ndim > 1:
+        raise ValueError(f"a must be a scalar or a 1-D array of slopes, got shape {a.shape}")
+    if a.size == 1:
+        return a.reshape(())
+    channels = x.shape[1] if x.ndim >= 2 else None
+    if a.size != channels:
+        raise ValueError(
+            f"a must have 1 element or one per channel (x.shape[1]); got {a.size} slopes "
+            f"for x of shape {x.shape}"
+        )
+    return a.reshape((a.size,) + (1,) * (x.ndim - 2))
+
+
+def prelu(x, a):
+    r"""Parametric ReLU: :math:`x` for x > 0, :math:`a x` otherwise (He et al. 2015).
+
+    ``a`` is learnable: a scalar (or shape ``(1,)``) shared by all channels, or shape
+    ``(C,)`` with one slope per channel of ``x`` of shape ``(N, C, ...)``.
+    """
+    x = as_float_array(x, "x")
+    slope = _prelu_slope(x, a)
+    return np.where(x > 0, x, slope * x)
+
+
+def prelu_grad(x, a):
+    r"""Gradients of :math:`\sum \mathrm{PReLU}(x, a)` with respect to ``x`` and ``a``.
+
+    Returns ``(dx, da)``: ``dx`` is the elementwise derivative (1 for x > 0, else the
+    slope) and ``da`` has the shape of ``a``: :math:`\partial/\partial a_c` sums
+    :math:`\min(x, 0)` over every element of channel c. For an upstream gradient ``g``,
+    the slope's gradient is the same sum weighted by ``g``.
+    """
+    x = as_float_array(x, "x")
+    slope = _prelu_slope(x, a)
+    dx = np.where(x > 0, 1.0, np.broadcast_to(slope, x.shape)).astype(x.dtype)
+    per_element = np.minimum(x, 0.0)
+    if slope.ndim == 0:
+        da = per_element.sum()
+    else:
+        da = per_element.sum(axis=tuple(i for i in range(x.ndim) if i != 1))
+    return dx, np.reshape(da, np.shape(a)).astype(x.dtype)
+
+
+def elu(x, alpha=1.0):
+    r"""Exponential linear unit: :math:`x` for x > 0, :math:`\alpha(e^x - 1)` otherwise.
+
+    Clevert et al. 2016. ``expm1`` keeps precision near 0, and it is evaluated on
+    :math:`\min(x, 0)` because ``np.where`` computes both branches: ``expm1(1000)``
+    would overflow even though its value is discarded.
+    """
+    x = as_float_array(x, "x")
+    alpha = check_real(alpha, "alpha", minimum=0.0)
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def elu_grad(x, alpha=1.0):
+    r"""Derivative of ELU: 1 for x > 0, :math:`\alpha e^x` otherwise (also at x = 0)."""
+    x = as_float_array(x, "x")
+    alpha = check_real(alpha, "alpha", minimum=0.0)
+    return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
+
+
+def selu(x):
+    r"""Scaled ELU :math:`\lambda\,\mathrm{ELU}(x, \alpha)` with the self-normalising
+    constants :math:`\alpha \approx 1.6733`, :math:`\lambda \approx 1.0507`
+    (Klambauer et al. 2017)."""
+    return SELU_SCALE * elu(x, SELU_ALPHA)
+
+
+def selu_grad(x):
+    r"""Derivative of SELU: :math:`\lambda` for x > 0, :math:`\lambda\alpha e^x` otherwise."""
+    return SELU_SCALE * elu_grad(x, SELU_ALPHA)
+
+
+# --- Smooth ReLU-likes: GELU, Swish/SiLU, Mish, Softplus -----------------------------
+
+
+def _gelu_tanh_argument(x):
+    """Return ``(2u, 2u')`` for :math:`u = c(x + kx^3)`, the argument of tanh in GELU.
+
+    ``x`` is clipped to [-1000, 1000] first: the cube would overflow for |x| > 5e102,
+    and beyond 1000 the sigmoid of 2u is already exactly 0 or 1.
+    """
+    xc = np.clip(x, -1000.0, 1000.0)
+    two_u = 2.0 * GELU_TANH_C * (xc + GELU_TANH_K * xc**3)
+    two_du = 2.0 * GELU_TANH_C * (1.0 + 3.0 * GELU_TANH_K * xc**2)
+    return xc, two_u, two_du
+
+
+def gelu(x, approximate="none"):
+    r"""Gaussian error linear unit :math:`x\,\Phi(x)` (Hendrycks & Gimpel 2016).
+
+    ``approximate="none"`` (PyTorch's default) is exact: :math:`\Phi(x) =
+    \tfrac12\,\mathrm{erfc}(-x/\sqrt2)`. Written with erfc rather than :math:`1 +
+    \mathrm{erf}(x/\sqrt2)`, which cancels to 0 for x < -8.
+
+    ``approximate="tanh"`` is :math:`\tfrac{x}{2}(1 + \tanh u)`, :math:`u =
+    \sqrt{2/\pi}\,(x + 0.044715x^3)`, evaluated as :math:`x\,\sigma(2u)` (the same
+    function, since :math:`1 + \tanh u = 2\sigma(2u)`) so that the left tail does not
+    cancel to 0 either.
+    """
+    x = as_float_array(x, "x")
+    check_choice(approximate, "approximate", ("none", "tanh"))
+    if approximate == "none":
+        cdf = 0.5 * erfc(-x / math.sqrt(2.0))
+    else:
+        cdf = sigmoid(_gelu_tanh_argument(x)[1])
+    return _gated(x, cdf)
+
+
+def gelu_grad(x, approximate="none"):
+    r"""Derivative of GELU.
+
+    Exact: :math:`\Phi(x) + x\,\varphi(x)` with :math:`\varphi` the standard normal
+    density. Tanh form: :math:`\sigma(2u) + x \cdot 2u' \cdot \sigma'(2u)`.
+    """
+    x = as_float_array(x, "x")
+    check_choice(approximate, "approximate", ("none", "tanh"))
+    if approximate == "none":
+        # x * phi(x) is exactly 0 beyond |x| = 40; clipping keeps x**2 from overflowing.
+        xc = np.clip(x, -40.0, 40.0)
+        pdf = np.exp(-0.5 * xc**2) / math.sqrt(2.0 * math.pi)
+        return 0.5 * erfc(-x / math.sqrt(2.0)) + xc * pdf
+    xc, two_u, two_du = _gelu_tanh_argument(x)
+    return sigmoid(two_u) + xc * two_du * sigmoid_grad(two_u)
+
+
+def swish(x, beta=1.0):
+    r"""Swish :math:`x\,\sigma(\beta x)` (Ramachandran et al. 2017); beta = 1 is SiLU."""
+    x = as_float_array(x, "x")
+    beta = check_real(beta, "beta", minimum=0.0)
+    return _gated(x, sigmoid(_scaled(beta, x)))
+
+
+def swish_grad(x, beta=1.0):
+    r"""Derivative of Swish: :math:`\sigma(\beta x) + \beta x\,\sigma'(\beta x)`."""
+    x = as_float_array(x, "x")
+    beta = check_real(beta, "beta", minimum=0.0)
+    bx = _scaled(beta, x)
+    return sigmoid(bx) + _gated(x, beta * sigmoid_grad(bx))
+
+
+def silu(x):
+    r"""Sigmoid linear unit :math:`x\,\sigma(x)`: PyTorch's name for Swish with beta = 1."""
+    return swish(x, 1.0)
+
+
+def silu_grad(x):
+    r"""Derivative of SiLU: :math:`\sigma(x)(1 + x\,\sigma(-x))`."""
+    return swish_grad(x, 1.0)
+
+
+def _mish_gate(x):
+    r"""Return :math:`t = \tanh(\mathrm{softplus}(x))` and :math:`1 - t^2`.
+
+    :math:`\tanh(\log(1+e^x))` is the rational function :math:`n/(n+2)` with
+    :math:`n = e^x(e^x + 2)`. Dividing through by :math:`e^{2x}` when x > 0 writes
+    both sides in :math:`e = e^{-|x|} \le 1`, so one exp suffices and nothing overflows;
+    :math:`1 - t^2` comes out in closed form too, with no cancellation.
+    """
+    e = np.exp(-np.abs(x))
+    positive = x > 0
+    num = np.where(positive, 1.0 + 2.0 * e, e * (e + 2.0))
+    rest = np.where(positive, 2.0 * e * e, 2.0)  # den - num, i.e. den * (1 - t)
+    den = num + rest
+    t = num / den
+    one_minus_t2 = 2.0 * rest * (1.0 + e) ** 2 / den**2
+    return t, one_minus_t2
+
+
+def mish(x):
+    r"""Mish :math:`x \tanh(\mathrm{softplus}(x))` (Misra 2019)."""
+    x = as_float_array(x, "x")
+    t, _ = _mish_gate(x)
+    return _gated(x, t)
+
+
+def mish_grad(x):
+    r"""Derivative of Mish: :math:`t + x\,(1 - t^2)\,\sigma(x)`, :math:`t = \tanh(\mathrm{softplus}(x))`."""
+    x = as_float_array(x, "x")
+    t, one_minus_t2 = _mish_gate(x)
+    return t + _gated(x, one_minus_t2 * sigmoid(x))
+
+
+def softplus(x, beta=1.0):
+    r"""Softplus :math:`\frac1\beta\log(1 + e^{\beta x})`, a smooth ReLU.
+
+    Computed as :math:`\max(x, 0) + \frac1\beta\log(1 + e^{-\beta|x|})`: the exponent
+    is never positive, so nothing overflows, and the result is exact everywhere. PyTorch
+    instead returns x itself once :math:`\beta x > 20` (its ``threshold``), which is off
+    by :math:`\log(1+e^{-20}) \approx 2\times10^{-9}` at the switch.
+    """
+    x = as_float_array(x, "x")
+    beta = check_real(beta, "beta", minimum=0.0, strict=True)
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-_scaled(beta, np.abs(x)))) / beta
+
+
+def softplus_grad(x, beta=1.0):
+    r"""Derivative of Softplus: :math:`\sigma(\beta x)`."""
+    x = as_float_array(x, "x")
+    beta = check_real(beta, "beta", minimum=0.0, strict=True)
+    return sigmoid(_scaled(beta, x))
+
+
+# --- Softmax ------------------------------------------------------------------------
+
+
+def _softmax_input(z, axis):
+    """Check ``z`` and ``axis`` for the softmax family; return ``(z, axis)`` normalised."""
+    z = as_float_array(z, "z")
+    if z.ndim == 0:
+        raise ValueError("z must have at least one dimension (a vector of logits)")
+    axis = normalize_axis_index(axis, z.ndim, "axis")
+    if z.shape[axis] == 0:
+        raise ValueError(f"z must have at least one entry along axis {axis}, got shape {z.shape}")
+    return z, axis
+
+
+def _shift_by_max(z, axis):
+    r"""Return :math:`z - \max z` along ``axis``: every entry <= 0, so exp cannot overflow.
+
+    If a maximum is infinite, ``z - max`` would give ``inf - inf = NaN``. There, entries
+    equal to the maximum shift to 0 and the rest to -inf: the softmax spreads its mass
+    evenly over the +inf entries, and an all -inf vector gives the uniform distribution,
+    the limit of equal logits.
+    """
+    m = np.max(z, axis=axis, keepdims=True)
+    if np.isfinite(m).all():
+        return z - m
+    return np.subtract(z, m, out=np.zeros_like(z), where=z != m)
+
+
+def softmax(z, axis=-1):
+    r""":math:`\mathrm{softmax}(z)_i = e^{z_i} / \sum_j e^{z_j}` along ``axis``.
+
+    Softmax is unchanged by adding a constant to every z_j, so it is computed on
+    :math:`z - \max_j z_j`, whose exponentials lie in (0, 1].
+    """
+    z, axis = _softmax_input(z, axis)
+    e = np.exp(_shift_by_max(z, axis))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(z, axis=-1):
+    r""":math:`\log\mathrm{softmax}(z)_i = z_i - \log\sum_j e^{z_j}` (log-sum-exp trick).
+
+    Taking ``log(softmax(z))`` instead would give ``log(0) = -inf`` as soon as one
+    probability underflows, e.g. for z = (0, -800).
+    """
+    z, axis = _softmax_input(z, axis)
+    shifted = _shift_by_max(z, axis)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def softmax_grad(z, g, axis=-1):
+    r"""Vector-Jacobian product of softmax: :math:`J^\top g = s \odot (g - \langle g, s\rangle)`.
+
+    ``g`` is the upstream gradient (same shape as ``z``); the result is the gradient of
+    :math:`\sum_i g_i\,\mathrm{softmax}(z)_i` with respect to z.
+    """
+    z, axis = _softmax_input(z, axis)
+    g = as_float_array(g, "g")
+    check_same_shape(z, "z", g, "g")
+    s = softmax(z, axis)
+    return s * (g - np.sum(g * s, axis=axis, keepdims=True))
+
+
+def log_softmax_grad(z, g, axis=-1):
+    r"""Vector-Jacobian product of log-softmax: :math:`g - s \sum_j g_j`."""
+    z, axis = _softmax_input(z, axis)
+    g = as_float_array(g, "g")
+    check_same_shape(z, "z", g, "g")
+    return g - softmax(z, axis) * np.sum(g, axis=axis, keepdims=True)
+
+
+def softmax_jacobian(z, axis=-1):
+    r"""Full Jacobian :math:`J_{ij} = \partial s_i / \partial z_j = s_i(\delta_{ij} - s_j)`.
+
+    For ``z`` of shape ``(..., K)`` (``axis`` moved last) the result has shape
+    ``(..., K, K)``, row i holding the derivatives of output i.
+    """
+    z, axis = _softmax_input(z, axis)
+    s = np.moveaxis(softmax(z, axis), axis, -1)
+    return s[..., :, None] * (np.eye(s.shape[-1], dtype=s.dtype) - s[..., None, :])
+
+
+def log_softmax_jacobian(z, axis=-1):
+    r"""Full Jacobian of log-softmax: :math:`\partial \log s_i / \partial z_j = \delta_{ij} - s_j`."""
+    z, axis = _softmax_input(z, axis)
+    s = np.moveaxis(softmax(z, axis), axis, -1)
+    return np.eye(s.shape[-1], dtype=s.dtype) - s[..., None, :]

@@ -1,0 +1,65 @@
+"""Figure helpers, so that every chapter's plots share one look.
+
+Figures have an opaque white background (readable in a dark-mode page too), a light grid,
+the axes through the origin drawn in grey, and English or math-text labels only (no CJK
+font is needed). Chapters render them as SVG.
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["new_axes", "function_and_derivative", "compare_curves"]
+
+FUNCTION_STYLE = {"color": "C0", "linewidth": 2.0}
+DERIVATIVE_STYLE = {"color": "C3", "linewidth": 1.6, "linestyle": "--"}
+
+
+def new_axes(ncols=1, width=4.8, height=3.4):
+    """A row of ``ncols`` styled axes; returns ``(fig, axes)`` (axes is a list)."""
+    fig, axes = plt.subplots(
+        1, ncols, figsize=(width * ncols, height), squeeze=False, layout="constrained"
+    )
+    fig.patch.set_facecolor("white")
+    for ax in axes[0]:
+        ax.grid(True, color="0.9")
+        ax.axhline(0.0, color="0.6", linewidth=0.8, zorder=1)
+        ax.axvline(0.0, color="0.6", linewidth=0.8, zorder=1)
+        ax.set_xlabel("$x$")
+    return fig, list(axes[0])
+
+
+def function_and_derivative(f, df, x=None, *, name, ylim=None):
+    r"""Plot ``f`` and its derivative ``df`` on one axes; returns the figure.
+
+    ``name`` is math text for the function, e.g. ``r"\sigma"``; the legend then reads
+    ``\sigma(x)`` and ``\sigma'(x)``.
+    """
+    x = np.linspace(-5.0, 5.0, 501) if x is None else np.asarray(x)
+    fig, (ax,) = new_axes()
+    ax.plot(x, f(x), label=rf"${name}(x)$", **FUNCTION_STYLE)
+    ax.plot(x, df(x), label=rf"${name}'(x)$", **DERIVATIVE_STYLE)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend(loc="best", framealpha=0.9)
+    return fig
+
+
+def compare_curves(x, curves, *, ylabel, title=None, ylim=None, ax=None):
+    """Plot several labelled curves over the same ``x``; returns the figure.
+
+    ``curves`` maps a legend label to the y values. Pass ``ax`` to draw into an
+    existing panel (the figure of that panel is returned).
+    """
+    if ax is None:
+        fig, (ax,) = new_axes(width=6.4, height=4.2)
+    else:
+        fig = ax.figure
+    for label, y in curves.items():
+        ax.plot(x, y, label=label, linewidth=1.6)
+    ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend(loc="best", fontsize="small", framealpha=0.9)
+    return fig

@@ -50,6 +50,4 @@ def check_choice(value, name, choices):
 def check_same_shape(a, a_name, b, b_name):
     """Raise a ``ValueError`` unless the arrays ``a`` and ``b`` have the same shape."""
     if a.shape != b.shape:
-        raise ValueError(
-            f"{b_name} must have the same shape as {a_name}: {b.shape} != {a.shape}"
-        )
+        raise ValueError(f"{b_name} must have the same shape as {a_name}: {b.shape} != {a.shape}")

@@ -43,23 +43,27 @@ GELU_TANH_K = 0.044715
 def _scaled(beta, x):
     """Return ``beta * x``, where overflow to +-inf is harmless.
 
-    Only sigma(beta x) or log(1 + e^(beta x)) is taken of the product, and for those an
-    infinite argument gives the exact limit (0, 1 or inf). With beta = 0 the product is 0
-    even for infinite x (the function then no longer depends on x).
+    Only sigma(beta x) or e^(-beta |x|) is taken of the product, and for those an
+    infinite argument gives the exact limit (0 or 1).
     """
-    if beta == 0.0:
-        return np.zeros_like(x)
     with np.errstate(over="ignore"):
         return beta * x
 
 
-def _gated(x, gate):
-    """Return ``x * gate``, but 0 wherever the gate is exactly 0.
+def _finite_below(x):
+    """``x`` with -inf replaced by the most negative float, for products ``x * g(x)``.
 
-    Gates such as sigma(x) decay exponentially and underflow to 0 long before x is
-    infinite; the limit of ``x * gate`` is then 0, whereas ``-inf * 0`` would be NaN.
+    Where g vanishes as x -> -inf (sigma(x), Phi(x), ...), ``-inf * 0`` would be NaN;
+    ``-max * 0`` is 0, the limit. +inf is kept: there g(x) = 1 and the product is +inf.
     """
-    return np.multiply(x, gate, out=np.zeros_like(gate), where=gate != 0)
+    return np.maximum(x, np.finfo(x.dtype).min)
+
+
+def _finite(x):
+    """``x`` with +-inf replaced by +-max, for products ``x * h(x)`` where h vanishes at
+    both ends (derivative terms such as x * sigma'(x))."""
+    big = np.finfo(x.dtype).max
+    return np.clip(x, -big, big)
 
 
 # --- Sigmoid family -----------------------------------------------------------------
@@ -92,11 +96,10 @@ def sigmoid_grad(x):
 def log_sigmoid(x):
     r""":math:`\log\sigma(x) = -\log(1 + e^{-x}) = -\mathrm{softplus}(-x)`.
 
-    ``np.logaddexp(0, -x)`` computes :math:`\log(e^0 + e^{-x})` without overflow, so
-    ``log_sigmoid(-1000)`` is -1000 rather than ``log(0) = -inf``.
+    Through softplus, whose exponent is never positive: ``log_sigmoid(-1000)`` is -1000
+    rather than ``log(0) = -inf``.
     """
-    x = as_float_array(x, "x")
-    return -np.logaddexp(0.0, -x)
+    return -softplus(-as_float_array(x, "x"))
 
 
 def log_sigmoid_grad(x):
@@ -236,15 +239,13 @@ def selu_grad(x):
 
 
 def _gelu_tanh_argument(x):
-    """Return ``(2u, 2u')`` for :math:`u = c(x + kx^3)`, the argument of tanh in GELU.
+    r"""Return ``(xc, 2u)``: x clipped to [-1000, 1000], and :math:`2u = 2c(x_c + k x_c^3)`.
 
-    ``x`` is clipped to [-1000, 1000] first: the cube would overflow for |x| > 5e102,
-    and beyond 1000 the sigmoid of 2u is already exactly 0 or 1.
+    The cube would overflow for |x| > 5e102; beyond |x| = 1000, sigma(2u) is already
+    exactly 0 or 1, so clipping changes nothing else.
     """
     xc = np.clip(x, -1000.0, 1000.0)
-    two_u = 2.0 * GELU_TANH_C * (xc + GELU_TANH_K * xc**3)
-    two_du = 2.0 * GELU_TANH_C * (1.0 + 3.0 * GELU_TANH_K * xc**2)
-    return xc, two_u, two_du
+    return xc, 2.0 * GELU_TANH_C * xc * (1.0 + GELU_TANH_K * xc * xc)
 
 
 def gelu(x, approximate="none"):
@@ -262,10 +263,10 @@ def gelu(x, approximate="none"):
     x = as_float_array(x, "x")
     check_choice(approximate, "approximate", ("none", "tanh"))
     if approximate == "none":
-        cdf = 0.5 * erfc(-x / math.sqrt(2.0))
+        cdf = 0.5 * erfc(x * -math.sqrt(0.5))
     else:
         cdf = sigmoid(_gelu_tanh_argument(x)[1])
-    return _gated(x, cdf)
+    return _finite_below(x) * cdf
 
 
 def gelu_grad(x, approximate="none"):
@@ -279,25 +280,26 @@ def gelu_grad(x, approximate="none"):
     if approximate == "none":
         # x * phi(x) is exactly 0 beyond |x| = 40; clipping keeps x**2 from overflowing.
         xc = np.clip(x, -40.0, 40.0)
-        pdf = np.exp(-0.5 * xc**2) / math.sqrt(2.0 * math.pi)
-        return 0.5 * erfc(-x / math.sqrt(2.0)) + xc * pdf
-    xc, two_u, two_du = _gelu_tanh_argument(x)
+        pdf = np.exp(-0.5 * xc * xc) / math.sqrt(2.0 * math.pi)
+        return 0.5 * erfc(x * -math.sqrt(0.5)) + xc * pdf
+    xc, two_u = _gelu_tanh_argument(x)
+    two_du = 2.0 * GELU_TANH_C * (1.0 + 3.0 * GELU_TANH_K * xc * xc)
     return sigmoid(two_u) + xc * two_du * sigmoid_grad(two_u)
 
 
 def swish(x, beta=1.0):
     r"""Swish :math:`x\,\sigma(\beta x)` (Ramachandran et al. 2017); beta = 1 is SiLU."""
     x = as_float_array(x, "x")
-    beta = check_real(beta, "beta", minimum=0.0)
-    return _gated(x, sigmoid(_scaled(beta, x)))
+    beta = check_real(beta, "beta", minimum=0.0, strict=True)
+    return _finite_below(x) * sigmoid(_scaled(beta, x))
 
 
 def swish_grad(x, beta=1.0):
     r"""Derivative of Swish: :math:`\sigma(\beta x) + \beta x\,\sigma'(\beta x)`."""
     x = as_float_array(x, "x")
-    beta = check_real(beta, "beta", minimum=0.0)
+    beta = check_real(beta, "beta", minimum=0.0, strict=True)
     bx = _scaled(beta, x)
-    return sigmoid(bx) + _gated(x, beta * sigmoid_grad(bx))
+    return sigmoid(bx) + _finite(x) * (beta * sigmoid_grad(bx))
 
 
 def silu(x):
@@ -310,36 +312,42 @@ def silu_grad(x):
     return swish_grad(x, 1.0)
 
 
-def _mish_gate(x):
-    r"""Return :math:`t = \tanh(\mathrm{softplus}(x))` and :math:`1 - t^2`.
+def _mish_gate(x, with_complement=False):
+    r"""Return :math:`t = \tanh(\mathrm{softplus}(x))` (and :math:`1 - t`) from one exp.
 
     :math:`\tanh(\log(1+e^x))` is the rational function :math:`n/(n+2)` with
-    :math:`n = e^x(e^x + 2)`. Dividing through by :math:`e^{2x}` when x > 0 writes
-    both sides in :math:`e = e^{-|x|} \le 1`, so one exp suffices and nothing overflows;
-    :math:`1 - t^2` comes out in closed form too, with no cancellation.
+    :math:`n = e^x(e^x + 2)`. For x > 0, dividing through by :math:`e^{2x}` writes it in
+    :math:`e = e^{-|x|} \le 1` too, so nothing overflows. :math:`1 - t = 2/(n+2)` is
+    computed from the same parts rather than as ``1 - t``, which would cancel to 0 for
+    x > 19 (the derivative needs it).
     """
     e = np.exp(-np.abs(x))
     positive = x > 0
-    num = np.where(positive, 1.0 + 2.0 * e, e * (e + 2.0))
-    rest = np.where(positive, 2.0 * e * e, 2.0)  # den - num, i.e. den * (1 - t)
-    den = num + rest
-    t = num / den
-    one_minus_t2 = 2.0 * rest * (1.0 + e) ** 2 / den**2
-    return t, one_minus_t2
+    n_neg = e * (e + 2.0)  # n itself, for x <= 0
+    n_pos = 1.0 + 2.0 * e  # n / e^(2x), for x > 0
+    r_pos = 2.0 * e * e  # 2 / e^(2x)
+    t = np.where(positive, n_pos / (n_pos + r_pos), n_neg / (n_neg + 2.0))
+    if not with_complement:
+        return t
+    return t, np.where(positive, r_pos / (n_pos + r_pos), 2.0 / (n_neg + 2.0))
 
 
 def mish(x):
     r"""Mish :math:`x \tanh(\mathrm{softplus}(x))` (Misra 2019)."""
     x = as_float_array(x, "x")
-    t, _ = _mish_gate(x)
-    return _gated(x, t)
+    return _finite_below(x) * _mish_gate(x)
 
 
 def mish_grad(x):
-    r"""Derivative of Mish: :math:`t + x\,(1 - t^2)\,\sigma(x)`, :math:`t = \tanh(\mathrm{softplus}(x))`."""
+    r"""Derivative of Mish: :math:`t + x\,(1 - t^2)\,\sigma(x)`.
+
+    Here :math:`t = \tanh(\mathrm{softplus}(x))`, and :math:`(1 - t^2)\sigma(x)` is the
+    derivative of t by the chain rule (softplus' = sigma); :math:`1 - t^2` is taken as
+    :math:`(1 - t)(1 + t)`.
+    """
     x = as_float_array(x, "x")
-    t, one_minus_t2 = _mish_gate(x)
-    return t + _gated(x, one_minus_t2 * sigmoid(x))
+    t, one_minus_t = _mish_gate(x, with_complement=True)
+    return t + _finite(x) * (one_minus_t * (1.0 + t) * sigmoid(x))
 
 
 def softplus(x, beta=1.0):
@@ -445,7 +453,7 @@ def softmax_jacobian(z, axis=-1):
 
 
 def log_softmax_jacobian(z, axis=-1):
-    r"""Full Jacobian of log-softmax: :math:`\partial \log s_i / \partial z_j = \delta_{ij} - s_j`."""
+    r"""Full Jacobian of log-softmax: :math:`\partial\log s_i/\partial z_j = \delta_{ij} - s_j`."""
     z, axis = _softmax_input(z, axis)
     s = np.moveaxis(softmax(z, axis), axis, -1)
     return np.eye(s.shape[-1], dtype=s.dtype) - s[..., None, :]

@@ -38,7 +38,10 @@ def numerical_derivative(f, x, side="central"):
     check_choice(side, "side", tuple(_STENCILS))
     offsets, weights = _STENCILS[side]
     h = _step(x)
-    total = sum(w * np.asarray(f(x + k * h), dtype=np.float64) for k, w in zip(offsets, weights))
+    total = sum(
+        w * np.asarray(f(x + k * h), dtype=np.float64)
+        for k, w in zip(offsets, weights, strict=True)
+    )
     return total / (12.0 * h)
 
 
@@ -55,7 +58,7 @@ def numerical_gradient(f, x):
     for index in np.ndindex(x.shape):
         h = _step(x[index])
         total = 0.0
-        for k, w in zip(offsets, weights):
+        for k, w in zip(offsets, weights, strict=True):
             shifted = x.copy()
             shifted[index] += k * h
             total += w * float(f(shifted))

@@ -37,7 +37,7 @@ ELEMENTWISE_FUNCTIONS = {
     "gelu_tanh": (A.gelu, A.gelu_grad, {"approximate": "tanh"}),
     "silu": (A.silu, A.silu_grad, {}),
     "swish_1.5": (A.swish, A.swish_grad, {"beta": 1.5}),
-    "swish_0": (A.swish, A.swish_grad, {"beta": 0.0}),
+    "swish_0.25": (A.swish, A.swish_grad, {"beta": 0.25}),
     "mish": (A.mish, A.mish_grad, {}),
     "softplus": (A.softplus, A.softplus_grad, {}),
     "softplus_2": (A.softplus, A.softplus_grad, {"beta": 2.0}),
@@ -45,7 +45,7 @@ ELEMENTWISE_FUNCTIONS = {
 # Functions that are analytic everywhere; the others are defined piecewise, with the
 # pieces meeting at x = 0.
 SMOOTH = ["sigmoid", "log_sigmoid", "tanh", "gelu", "gelu_tanh", "silu", "swish_1.5",
-          "swish_0", "mish", "softplus", "softplus_2"]  # fmt: skip
+          "swish_0.25", "mish", "softplus", "softplus_2"]  # fmt: skip
 PIECEWISE = sorted(set(ELEMENTWISE_FUNCTIONS) - set(SMOOTH))
 MONOTONE = ["sigmoid", "log_sigmoid", "tanh", "relu", "leaky_relu", "leaky_relu_0.2", "prelu",
             "elu", "elu_0.5", "selu", "softplus", "softplus_2"]  # fmt: skip
@@ -120,7 +120,7 @@ def conditioned_error(name, computed, order):
     """
     f = MP_FUNCTIONS[name]
     worst = 0.0
-    for c, t in zip(computed, PRECISION_GRID):
+    for c, t in zip(computed, PRECISION_GRID, strict=True):
         # digits enough to resolve e.g. tanh(700) = 1 - 1e-608 and its differences
         with mp.workdps(40 + int(abs(t))):
             t = mp.mpf(float(t))
@@ -175,7 +175,7 @@ def test_closed_form_values():
     np.testing.assert_allclose(A.gelu(1.0), 0.5 * (1 + sp.erf(1 / np.sqrt(2))), rtol=1e-15)
     assert A.gelu_grad(0.0) == 0.5 and A.gelu_grad(0.0, approximate="tanh") == 0.5
     np.testing.assert_allclose(A.silu(1.0), 1 / (1 + np.exp(-1.0)), rtol=1e-15)
-    np.testing.assert_allclose(A.swish(4.0, beta=0.0), 2.0)
+    np.testing.assert_allclose(A.swish(4.0, beta=np.log(3.0) / 4.0), 3.0)
     np.testing.assert_allclose(A.mish(np.log(3.0)), np.log(3.0) * np.tanh(np.log(4.0)))
     np.testing.assert_allclose(A.mish_grad(0.0), 0.6, rtol=1e-15)  # tanh(ln 2)
     np.testing.assert_allclose(A.softplus(0.0), ln2, rtol=1e-15)
@@ -462,6 +462,7 @@ def test_softmax_inputs_are_not_mutated():
         (lambda: A.softplus([1.0], beta=0.0), ValueError, "beta"),
         (lambda: A.softplus_grad([1.0], beta=-1.0), ValueError, "beta"),
         (lambda: A.swish([1.0], beta=-1.0), ValueError, "beta"),
+        (lambda: A.swish_grad([1.0], beta=0.0), ValueError, "beta"),
         (lambda: A.swish([1.0], beta=True), TypeError, "beta"),
         (lambda: A.prelu(np.ones((2, 3)), [0.1, 0.2]), ValueError, "a must have"),
         (lambda: A.prelu_grad(np.ones((2, 3)), np.ones((3, 1))), ValueError, "a must be"),

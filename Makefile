@@ -1,0 +1,65 @@
+# The project's commands (see README.md). Each one creates .venv and installs what it
+# needs on first use; only python3 (with venv) must be on the machine.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NBVAL_DIR := _build/nbval
+PORT ?= 8000
+
+.PHONY: book test lab serve bench lint clean
+
+# --- environment --------------------------------------------------------------------
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps record that a requirements file was installed; editing it re-installs.
+$(VENV)/.book-installed: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test-installed: requirements-test.txt $(VENV)/.book-installed
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $@
+
+$(VENV)/.lab-installed: requirements-lab.txt lab/overrides.json $(VENV)/.book-installed
+	$(BIN)/pip install --quiet -r requirements-lab.txt
+	# open the MyST .md chapters as notebooks on double click
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp lab/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	touch $@
+
+# --- commands -----------------------------------------------------------------------
+
+## book: build the HTML book (warnings are errors), executing changed chapters
+book: $(VENV)/.book-installed
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+## test: lint, unit tests, and every chapter executed as a notebook (nbval)
+test: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	rm -rf $(NBVAL_DIR) && mkdir -p $(NBVAL_DIR)
+	for md in chapters/*.md; do \
+	  $(BIN)/jupytext --quiet --to ipynb --output $(NBVAL_DIR)/$$(basename $${md%.md}).ipynb $$md || exit 1; \
+	done
+	$(BIN)/python -m pytest tests $(NBVAL_DIR) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+## lab: JupyterLab, with the chapters opening as notebooks
+lab: $(VENV)/.lab-installed
+	$(BIN)/jupyter lab chapters
+
+## serve: the built book on http://localhost:$(PORT)
+serve:
+	@test -f _build/html/index.html || { echo "no book yet: run 'make book' first"; exit 1; }
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory _build/html $(PORT)
+
+## bench: speed of dlnotes against np.exp and PyTorch (prints ratios)
+bench: $(VENV)/.test-installed
+	$(BIN)/python benchmarks/benchmark.py
+
+clean:
+	rm -rf _build

@@ -14,16 +14,20 @@ FUNCTION_STYLE = {"color": "C0", "linewidth": 2.0}
 DERIVATIVE_STYLE = {"color": "C3", "linewidth": 1.6, "linestyle": "--"}
 
 
-def new_axes(ncols=1, width=4.8, height=3.4):
-    """A row of ``ncols`` styled axes; returns ``(fig, axes)`` (axes is a list)."""
+def new_axes(ncols=1, width=4.8, height=3.4, origin=True):
+    """A row of ``ncols`` styled axes; returns ``(fig, axes)`` (axes is a list).
+
+    ``origin=False`` leaves out the axes through the origin (for logarithmic plots).
+    """
     fig, axes = plt.subplots(
         1, ncols, figsize=(width * ncols, height), squeeze=False, layout="constrained"
     )
     fig.patch.set_facecolor("white")
     for ax in axes[0]:
         ax.grid(True, color="0.9")
-        ax.axhline(0.0, color="0.6", linewidth=0.8, zorder=1)
-        ax.axvline(0.0, color="0.6", linewidth=0.8, zorder=1)
+        if origin:
+            ax.axhline(0.0, color="0.6", linewidth=0.8, zorder=1)
+            ax.axvline(0.0, color="0.6", linewidth=0.8, zorder=1)
         ax.set_xlabel("$x$")
     return fig, list(axes[0])
 

@@ -72,14 +72,14 @@ def _finite(x):
 def sigmoid(x):
     r"""Logistic sigmoid :math:`\sigma(x) = 1 / (1 + e^{-x})`.
 
-    Evaluated through :math:`e^{-|x|} \in (0, 1]`, which cannot overflow:
-    :math:`\sigma(x) = 1/(1+e^{-|x|})` for x >= 0 and :math:`e^{-|x|}/(1+e^{-|x|})`
-    for x < 0 (the naive form overflows in ``exp(-x)`` for x < -709).
+    Evaluated as :math:`p / (1 + p)` with :math:`p = e^x`: the naive form overflows in
+    ``exp(-x)`` for x < -709, while here a very negative x only lets p underflow to 0.
+    At the other end, p would overflow for x > 709, but sigma(x) is exactly 1 in float64
+    from x = 37 on, so x is clipped at 40 first.
     """
     x = as_float_array(x, "x")
-    e = np.exp(-np.abs(x))
-    r = 1.0 / (1.0 + e)
-    return np.where(x >= 0, r, e * r)
+    p = np.exp(np.minimum(x, 40.0))
+    return p / (1.0 + p)
 
 
 def sigmoid_grad(x):
@@ -94,12 +94,14 @@ def sigmoid_grad(x):
 
 
 def log_sigmoid(x):
-    r""":math:`\log\sigma(x) = -\log(1 + e^{-x}) = -\mathrm{softplus}(-x)`.
+    r""":math:`\log\sigma(x) = -\log(1 + e^{-x}) = \min(x, 0) - \log(1 + e^{-|x|})`.
 
-    Through softplus, whose exponent is never positive: ``log_sigmoid(-1000)`` is -1000
-    rather than ``log(0) = -inf``.
+    The right-hand form (the mirror image of softplus: log sigma(x) = -softplus(-x)) never
+    exponentiates a positive number: ``log_sigmoid(-1000)`` is -1000 rather than
+    ``log(0) = -inf``.
     """
-    return -softplus(-as_float_array(x, "x"))
+    x = as_float_array(x, "x")
+    return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
 
 
 def log_sigmoid_grad(x):
@@ -126,6 +128,16 @@ def tanh_grad(x):
 # --- ReLU family --------------------------------------------------------------------
 
 
+def _positive_plus_negative(x, negative_part):
+    """``max(x, 0) + negative_part``: the piecewise functions of the ReLU family.
+
+    ``negative_part`` is the x <= 0 branch evaluated on min(x, 0), which is 0 for x > 0,
+    so the sum is the right branch everywhere -- without ``np.where``, whose per-element
+    branching makes it cost as much as an exp on inputs of mixed sign.
+    """
+    return np.maximum(x, 0.0) + negative_part
+
+
 def relu(x):
     r"""Rectified linear unit :math:`\max(0, x)` (Nair & Hinton 2010)."""
     return np.maximum(as_float_array(x, "x"), 0.0)
@@ -144,7 +156,7 @@ def leaky_relu(x, negative_slope=0.01):
     """
     x = as_float_array(x, "x")
     negative_slope = check_real(negative_slope, "negative_slope")
-    return np.where(x > 0, x, negative_slope * x)
+    return _positive_plus_negative(x, negative_slope * np.minimum(x, 0.0))
 
 
 def leaky_relu_grad(x, negative_slope=0.01):
@@ -182,7 +194,7 @@ def prelu(x, a):
     """
     x = as_float_array(x, "x")
     slope = _prelu_slope(x, a)
-    return np.where(x > 0, x, slope * x)
+    return _positive_plus_negative(x, slope * np.minimum(x, 0.0))
 
 
 def prelu_grad(x, a):
@@ -207,13 +219,13 @@ def prelu_grad(x, a):
 def elu(x, alpha=1.0):
     r"""Exponential linear unit: :math:`x` for x > 0, :math:`\alpha(e^x - 1)` otherwise.
 
-    Clevert et al. 2016. ``expm1`` keeps precision near 0, and it is evaluated on
-    :math:`\min(x, 0)` because ``np.where`` computes both branches: ``expm1(1000)``
-    would overflow even though its value is discarded.
+    Clevert et al. 2016. ``expm1`` keeps precision near 0. It is evaluated on
+    :math:`\min(x, 0)`, which is 0 for x > 0: ``expm1(1000)`` would overflow, and a
+    ``np.where(x > 0, x, alpha * np.expm1(x))`` computes both branches everywhere.
     """
     x = as_float_array(x, "x")
     alpha = check_real(alpha, "alpha", minimum=0.0)
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+    return _positive_plus_negative(x, alpha * np.expm1(np.minimum(x, 0.0)))
 
 
 def elu_grad(x, alpha=1.0):
@@ -312,42 +324,42 @@ def silu_grad(x):
     return swish_grad(x, 1.0)
 
 
-def _mish_gate(x, with_complement=False):
-    r"""Return :math:`t = \tanh(\mathrm{softplus}(x))` (and :math:`1 - t`) from one exp.
+def _mish_gate(x):
+    r"""Return ``(x_hi, n)`` with :math:`\tanh(\mathrm{softplus}(x)) = n/(n+2)`.
 
-    :math:`\tanh(\log(1+e^x))` is the rational function :math:`n/(n+2)` with
-    :math:`n = e^x(e^x + 2)`. For x > 0, dividing through by :math:`e^{2x}` writes it in
-    :math:`e = e^{-|x|} \le 1` too, so nothing overflows. :math:`1 - t = 2/(n+2)` is
-    computed from the same parts rather than as ``1 - t``, which would cancel to 0 for
-    x > 19 (the derivative needs it).
+    :math:`\tanh(\log(1+e^x)) = ((1+e^x)^2 - 1)/((1+e^x)^2 + 1) = n/(n+2)` with
+    :math:`n = e^x(e^x + 2)`: one exp instead of exp, log and tanh. n is computed from
+    ``x_hi``, x clipped where :math:`e^{2x}` would overflow (x = 353 in float64, 43 in
+    float32); the ratio is exactly 1 long before, and :math:`1 - n/(n+2) = 2/(n+2)` keeps
+    its precision up to the clip.
     """
-    e = np.exp(-np.abs(x))
-    positive = x > 0
-    n_neg = e * (e + 2.0)  # n itself, for x <= 0
-    n_pos = 1.0 + 2.0 * e  # n / e^(2x), for x > 0
-    r_pos = 2.0 * e * e  # 2 / e^(2x)
-    t = np.where(positive, n_pos / (n_pos + r_pos), n_neg / (n_neg + 2.0))
-    if not with_complement:
-        return t
-    return t, np.where(positive, r_pos / (n_pos + r_pos), 2.0 / (n_neg + 2.0))
+    x_hi = np.minimum(x, np.log(np.finfo(x.dtype).max) / 2 - 1)
+    p = np.exp(x_hi)
+    return x_hi, p * (p + 2.0)
 
 
 def mish(x):
     r"""Mish :math:`x \tanh(\mathrm{softplus}(x))` (Misra 2019)."""
     x = as_float_array(x, "x")
-    return _finite_below(x) * _mish_gate(x)
+    _, n = _mish_gate(x)
+    return _finite_below(x) * (n / (n + 2.0))
 
 
 def mish_grad(x):
     r"""Derivative of Mish: :math:`t + x\,(1 - t^2)\,\sigma(x)`.
 
     Here :math:`t = \tanh(\mathrm{softplus}(x))`, and :math:`(1 - t^2)\sigma(x)` is the
-    derivative of t by the chain rule (softplus' = sigma); :math:`1 - t^2` is taken as
-    :math:`(1 - t)(1 + t)`.
+    derivative of t by the chain rule (softplus' = sigma). :math:`1 - t^2` is taken as
+    :math:`(1 - t)(1 + t)` with :math:`1 - t = 2/(n+2)`, which does not cancel where t is
+    close to 1 as ``1 - t`` would.
     """
     x = as_float_array(x, "x")
-    t, one_minus_t = _mish_gate(x, with_complement=True)
-    return t + _finite(x) * (one_minus_t * (1.0 + t) * sigmoid(x))
+    x_hi, n = _mish_gate(x)
+    t, one_minus_t = n / (n + 2.0), 2.0 / (n + 2.0)
+    # The second term vanishes beyond the clip of x_hi, and below x = -800 (sigma(x) is 0
+    # from -745): the clipped x keeps -inf * 0 from making a NaN.
+    xc = np.maximum(x_hi, -800.0)
+    return t + xc * (one_minus_t * (1.0 + t) * sigmoid(xc))
 
 
 def softplus(x, beta=1.0):

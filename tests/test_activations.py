@@ -131,9 +131,9 @@ def conditioned_error(name, computed, order):
     return worst
 
 
-# The largest errors measured are 1.5 of these units (mish' and gelu); 4 leaves room for
-# other libm builds while a formula that loses even two digits fails.
-PRECISION_LIMIT = 4
+# The largest error measured is 2.9 of these units (mish' near x = -2.1, where its two
+# terms cancel); most functions stay below 1. A formula that loses two digits scores 100.
+PRECISION_LIMIT = 6
 
 
 @pytest.mark.parametrize("name", sorted(MP_FUNCTIONS))

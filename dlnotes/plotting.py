@@ -58,8 +58,9 @@ def compare_curves(x, curves, *, ylabel, title=None, ylim=None, ax=None):
         fig, (ax,) = new_axes(width=6.4, height=4.2)
     else:
         fig = ax.figure
-    for label, y in curves.items():
-        ax.plot(x, y, label=label, linewidth=1.6)
+    for i, (label, y) in enumerate(curves.items()):
+        # the colour cycle has 10 colours: the next 10 curves repeat them dashed
+        ax.plot(x, y, label=label, linewidth=1.6, linestyle="-" if i < 10 else "--")
     ax.set_ylabel(ylabel)
     if title is not None:
         ax.set_title(title)

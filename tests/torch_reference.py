@@ -1,12 +1,13 @@
-"""The activation comparisons against PyTorch: the inputs, and what PyTorch returns for them.
+"""The comparisons against PyTorch: the inputs, and what PyTorch returns for them.
 
-Run as a script (with torch installed) to rewrite ``reference/activations_torch.npz``:
+Run as a script (with torch installed) to rewrite the reference files:
 
     python tests/torch_reference.py
 
-That file is committed, so the tests compare against PyTorch even where torch is not
-installed; where it is, they also compute the same results live (see test_activations.py).
-Everything is float64; gradients come from autograd.
+They are committed (``reference/activations_torch.npz``, ``reference/losses_torch.npz``),
+so the tests compare against PyTorch even where torch is not installed; where it is, they
+also compute the same results live (test_activations.py, test_losses.py). Everything is
+float64; gradients come from autograd.
 """
 
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 REFERENCE_FILE = Path(__file__).parent / "reference" / "activations_torch.npz"
+LOSS_REFERENCE_FILE = Path(__file__).parent / "reference" / "losses_torch.npz"
 
 # name -> (dlnotes.activations function, keyword arguments). Each is compared over the grid
 # ``x`` below: the value and the derivative (the gradient of the sum, from autograd).
@@ -119,9 +121,159 @@ def torch_outputs(inputs):
     return out
 
 
+# --- Losses -------------------------------------------------------------------------
+
+# name -> (dlnotes.losses function, names of its array arguments in make_loss_inputs(),
+# keyword arguments). Each is compared for every reduction, value and gradient.
+LOSSES = {
+    "mse": ("mse_loss", ("pred", "target"), {}),
+    "l1": ("l1_loss", ("pred", "target"), {}),
+    "huber": ("huber_loss", ("pred", "target"), {}),
+    "huber_0.5": ("huber_loss", ("pred", "target"), {"delta": 0.5}),
+    "ce_index": ("cross_entropy", ("logits", "labels"), {}),
+    "ce_probs": ("cross_entropy", ("logits", "class_probs"), {}),
+    "ce_smoothing": ("cross_entropy", ("logits", "labels"), {"label_smoothing": 0.1}),
+    "ce_spatial": ("cross_entropy", ("logits_ncd", "labels_nd"), {"axis": 1}),
+    "nll": ("nll_loss", ("log_probs", "labels"), {}),
+    "bce_logits": ("binary_cross_entropy_with_logits", ("bin_logits", "bin_soft"), {}),
+    "bce_logits_pos_weight": ("binary_cross_entropy_with_logits", ("bin_logits", "bin_soft"),
+                              {"pos_weight": [2.0, 0.5, 1.0, 3.0]}),
+    "bce": ("binary_cross_entropy", ("bin_probs", "bin_soft"), {}),
+    "kl": ("kl_divergence", ("p", "q"), {}),
+    "focal": ("focal_loss", ("bin_logits", "bin_hard"), {}),
+    "focal_soft_gamma0.5_no_alpha": ("focal_loss", ("bin_logits", "bin_soft"),
+                                     {"gamma": 0.5, "alpha": -1.0}),
+    "triplet": ("triplet_loss", ("anchor", "positive", "negative"), {}),
+    "triplet_p1_margin0.5": ("triplet_loss", ("anchor", "positive", "negative"),
+                             {"p": 1, "margin": 0.5}),
+    "info_nce": ("info_nce", ("query", "keys"), {"temperature": 0.1}),
+}  # fmt: skip
+REDUCTIONS = ("mean", "sum", "none")
+CTC_SIZE = {"T": 50, "N": 16, "C": 20, "S": 30}  # PyTorch's own test size
+
+
+def make_loss_inputs():
+    """The inputs of every loss comparison, deterministic."""
+    rng = np.random.default_rng(2025_10_01)
+    logits = rng.normal(scale=3.0, size=(8, 5))
+    class_probs = rng.dirichlet(np.ones(5), size=8)
+    bin_logits = rng.normal(scale=4.0, size=(6, 4))
+    bin_logits[0] = [-1e3, 1e3, -40.0, 40.0]  # extreme logits: finite loss, no warning
+    p = rng.dirichlet(np.ones(6), size=5)
+    p[0, 2] = 0.0  # 0 log 0 = 0
+    p[0] /= p[0].sum()
+    steps, batch, classes, width = CTC_SIZE.values()
+    input_lengths = rng.integers(steps // 2, steps + 1, size=batch)
+    input_lengths[0] = steps
+    target_lengths = np.minimum(rng.integers(0, width + 1, size=batch), input_lengths // 2)
+    ctc_targets = rng.integers(1, classes, size=(batch, width))
+    ctc_targets[1, :6] = [3, 3, 3, 7, 7, 2]  # repeated labels need blanks between them
+    target_lengths[1], target_lengths[2] = 6, 0  # an empty target
+    return {
+        "pred": rng.normal(size=(4, 6)),
+        "target": rng.normal(size=(4, 6)),
+        "logits": logits,
+        "labels": rng.integers(0, 5, size=8),
+        "class_probs": class_probs,
+        "log_probs": logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)),
+        "logits_ncd": rng.normal(size=(3, 4, 5)),
+        "labels_nd": rng.integers(0, 4, size=(3, 5)),
+        "bin_logits": bin_logits,
+        "bin_soft": rng.uniform(size=(6, 4)),
+        "bin_hard": rng.integers(0, 2, size=(6, 4)).astype(np.float64),
+        "bin_probs": rng.uniform(0.01, 0.99, size=(6, 4)),
+        "p": p,
+        "q": rng.dirichlet(np.ones(6), size=5),
+        "anchor": rng.normal(size=(7, 3)),
+        "positive": rng.normal(size=(7, 3)),
+        "negative": rng.normal(size=(7, 3)),
+        "query": rng.normal(size=(6, 8)),
+        "keys": rng.normal(size=(6, 8)),
+        "ctc_logits": rng.normal(size=(steps, batch, classes)),
+        "ctc_targets": ctc_targets,
+        "ctc_input_lengths": input_lengths,
+        "ctc_target_lengths": target_lengths,
+    }
+
+
+def torch_loss_outputs(inputs):
+    """Every loss comparison computed with PyTorch; returns name -> array."""
+    import torch
+    import torch.nn.functional as F
+
+    def sigmoid_focal_loss(x, y, gamma=2.0, alpha=0.25, reduction="none"):
+        # torchvision.ops.sigmoid_focal_loss, written out (torchvision is not installed)
+        p = torch.sigmoid(x)
+        ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+        loss = ce * (1 - (p * y + (1 - p) * (1 - y))) ** gamma
+        if alpha >= 0:
+            loss = (alpha * y + (1 - alpha) * (1 - y)) * loss
+        return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
+
+    def info_nce(q, k, temperature, reduction):
+        sim = F.cosine_similarity(q[:, None, :], k[None, :, :], dim=-1) / temperature
+        return F.cross_entropy(sim, torch.arange(len(q)), reduction=reduction)
+
+    def kl(p, q, reduction):
+        # kl_div takes log q and p; 'batchmean' is the divergence averaged over rows
+        if reduction == "none":
+            return F.kl_div(q.log(), p, reduction="none").sum(-1)
+        return F.kl_div(q.log(), p, reduction="batchmean" if reduction == "mean" else "sum")
+
+    torch_losses = {
+        "mse": lambda a, b, r: F.mse_loss(a, b, reduction=r),
+        "l1": lambda a, b, r: F.l1_loss(a, b, reduction=r),
+        "huber": lambda a, b, r: F.huber_loss(a, b, reduction=r),
+        "huber_0.5": lambda a, b, r: F.huber_loss(a, b, reduction=r, delta=0.5),
+        "ce_index": lambda a, b, r: F.cross_entropy(a, b, reduction=r),
+        "ce_probs": lambda a, b, r: F.cross_entropy(a, b, reduction=r),
+        "ce_smoothing": lambda a, b, r: F.cross_entropy(a, b, reduction=r, label_smoothing=0.1),
+        "ce_spatial": lambda a, b, r: F.cross_entropy(a, b, reduction=r),
+        "nll": lambda a, b, r: F.nll_loss(a, b, reduction=r),
+        "bce_logits": lambda a, b, r: F.binary_cross_entropy_with_logits(a, b, reduction=r),
+        "bce_logits_pos_weight": lambda a, b, r: F.binary_cross_entropy_with_logits(
+            a, b, reduction=r, pos_weight=torch.tensor([2.0, 0.5, 1.0, 3.0], dtype=a.dtype)),
+        "bce": lambda a, b, r: F.binary_cross_entropy(a, b, reduction=r),
+        "kl": lambda a, b, r: kl(a, b, r),
+        "focal": lambda a, b, r: sigmoid_focal_loss(a, b, reduction=r),
+        "focal_soft_gamma0.5_no_alpha": lambda a, b, r: sigmoid_focal_loss(
+            a, b, gamma=0.5, alpha=-1.0, reduction=r),
+        "triplet": lambda a, b, c, r: F.triplet_margin_loss(a, b, c, reduction=r),
+        "triplet_p1_margin0.5": lambda a, b, c, r: F.triplet_margin_loss(
+            a, b, c, p=1, margin=0.5, reduction=r),
+        "info_nce": lambda a, b, r: info_nce(a, b, 0.1, r),
+    }  # fmt: skip
+    assert set(torch_losses) == set(LOSSES)
+
+    out = {"torch_version": np.array(torch.__version__)}
+    for name, (_, arg_names, _) in LOSSES.items():
+        for reduction in REDUCTIONS:
+            args = [torch.tensor(inputs[k]) for k in arg_names]
+            args[0].requires_grad_(True)
+            loss = torch_losses[name](*args, reduction)
+            loss.sum().backward()  # for 'none': the elementwise derivatives
+            out[f"{name}:{reduction}:value"] = loss.detach().numpy()
+            out[f"{name}:{reduction}:grad"] = args[0].grad.numpy()
+
+    logits = torch.tensor(inputs["ctc_logits"], requires_grad=True)
+    for reduction in REDUCTIONS:
+        logits.grad = None
+        ctc_args = [torch.tensor(inputs[k]) for k in
+                    ("ctc_targets", "ctc_input_lengths", "ctc_target_lengths")]  # fmt: skip
+        loss = F.ctc_loss(logits.log_softmax(-1), *ctc_args, reduction=reduction)
+        loss.sum().backward()
+        out[f"ctc:{reduction}:value"] = loss.detach().numpy()
+        out[f"ctc:{reduction}:grad_logits"] = logits.grad.numpy()
+    return out
+
+
 if __name__ == "__main__":
-    inputs = make_inputs()
-    results = torch_outputs(inputs)
     REFERENCE_FILE.parent.mkdir(exist_ok=True)
-    np.savez_compressed(REFERENCE_FILE, **inputs, **results)
-    print(f"wrote {REFERENCE_FILE} ({len(results)} arrays, torch {results['torch_version']})")
+    for path, make, compute in (
+        (REFERENCE_FILE, make_inputs, torch_outputs),
+        (LOSS_REFERENCE_FILE, make_loss_inputs, torch_loss_outputs),
+    ):
+        inputs = make()
+        results = compute(inputs)
+        np.savez_compressed(path, **inputs, **results)
+        print(f"wrote {path} ({len(results)} arrays, torch {results['torch_version']})")

@@ -1,0 +1,693 @@
+"""Loss functions and their gradients (chapter 2).
+
+Names and semantics follow PyTorch (``torch.nn.functional``, and torchvision for the focal
+loss). Every loss takes ``reduction="mean" | "sum" | "none"``; ``<name>_grad`` has the same
+parameters and returns the gradient of the reduced loss with respect to the first argument.
+All inputs are checked: a shape mismatch, a class index out of range or a probability
+outside [0, 1] is an error, never a silent broadcast or a NaN.
+"""
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
+
+from dlnotes._checks import as_float_array, check_choice, check_real, check_same_shape
+from dlnotes.activations import log_sigmoid, log_softmax, sigmoid, softmax, softplus
+
+__all__ = [
+    "mse_loss", "mse_loss_grad", "mae_loss", "mae_loss_grad", "l1_loss", "l1_loss_grad",
+    "huber_loss", "huber_loss_grad", "cross_entropy", "cross_entropy_grad",
+    "nll_loss", "nll_loss_grad",
+    "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_grad",
+    "binary_cross_entropy", "binary_cross_entropy_grad",
+    "kl_divergence", "kl_divergence_grad", "hinge_loss", "hinge_loss_grad",
+    "focal_loss", "focal_loss_grad", "triplet_loss", "triplet_loss_grad",
+    "info_nce", "info_nce_grad", "ctc_loss", "ctc_loss_grad", "ctc_alpha",
+]  # fmt: skip
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+# --- Shared plumbing ----------------------------------------------------------------
+
+
+def _reduce(loss, reduction):
+    """Apply ``reduction`` to the per-element (or per-row) losses."""
+    check_choice(reduction, "reduction", REDUCTIONS)
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _reduce_grad(grad, reduction, count):
+    """Scale per-element gradients for ``reduction``: 'mean' divides by ``count`` losses."""
+    check_choice(reduction, "reduction", REDUCTIONS)
+    return grad / count if reduction == "mean" else grad
+
+
+def _pair(a, a_name, b, b_name):
+    """Two float arrays of the same shape (PyTorch would broadcast; we refuse to)."""
+    a, b = as_float_array(a, a_name), as_float_array(b, b_name)
+    check_same_shape(a, a_name, b, b_name)
+    return a, b
+
+
+def _check_unit_interval(values, name):
+    """Raise unless every entry of ``values`` lies in [0, 1]."""
+    if not np.all((values >= 0) & (values <= 1)):
+        raise ValueError(f"{name} must lie in [0, 1]")
+
+
+def _check_distribution(values, name, axis):
+    """Raise unless ``values`` holds probability vectors along ``axis``."""
+    _check_unit_interval(values, name)
+    if not np.allclose(values.sum(axis=axis), 1.0, rtol=0, atol=1e-6):
+        raise ValueError(f"{name} must sum to 1 along axis {axis}")
+
+
+# --- Regression: MSE, MAE, Huber ----------------------------------------------------
+
+
+def mse_loss(pred, target, reduction="mean"):
+    r"""Mean squared error :math:`\frac1n\sum (\hat y_i - y_i)^2`.
+
+    A residual beyond 1.3e154 squares to inf, the correctly rounded value, silently.
+    """
+    pred, target = _pair(pred, "pred", target, "target")
+    with np.errstate(over="ignore"):
+        return _reduce((pred - target) ** 2, reduction)
+
+
+def mse_loss_grad(pred, target, reduction="mean"):
+    r"""Gradient of :func:`mse_loss` with respect to ``pred``: :math:`2(\hat y - y)/n`."""
+    pred, target = _pair(pred, "pred", target, "target")
+    return _reduce_grad(2.0 * (pred - target), reduction, pred.size)
+
+
+def mae_loss(pred, target, reduction="mean"):
+    r"""Mean absolute error :math:`\frac1n\sum |\hat y_i - y_i|` (PyTorch: ``l1_loss``)."""
+    pred, target = _pair(pred, "pred", target, "target")
+    return _reduce(np.abs(pred - target), reduction)
+
+
+def mae_loss_grad(pred, target, reduction="mean"):
+    r"""Subgradient of :func:`mae_loss`: :math:`\mathrm{sign}(\hat y - y)/n`, 0 at a tie."""
+    pred, target = _pair(pred, "pred", target, "target")
+    return _reduce_grad(np.sign(pred - target), reduction, pred.size)
+
+
+l1_loss = mae_loss
+l1_loss_grad = mae_loss_grad
+
+
+def huber_loss(pred, target, delta=1.0, reduction="mean"):
+    r"""Huber loss: :math:`\tfrac12 a^2` for :math:`|a| \le \delta`, else
+    :math:`\delta(|a| - \tfrac12\delta)`, with :math:`a = \hat y - y` (Huber 1964).
+
+    Written as :math:`c\,(|a| - \tfrac12 c)` with :math:`c = \min(|a|, \delta)`: one
+    formula for both pieces, and no square of a large residual that would overflow.
+    """
+    pred, target = _pair(pred, "pred", target, "target")
+    delta = check_real(delta, "delta", minimum=0.0, strict=True)
+    a = np.abs(pred - target)
+    c = np.minimum(a, delta)
+    return _reduce(c * (a - 0.5 * c), reduction)
+
+
+def huber_loss_grad(pred, target, delta=1.0, reduction="mean"):
+    r"""Gradient of :func:`huber_loss`: the residual clipped to :math:`[-\delta, \delta]`."""
+    pred, target = _pair(pred, "pred", target, "target")
+    delta = check_real(delta, "delta", minimum=0.0, strict=True)
+    return _reduce_grad(np.clip(pred - target, -delta, delta), reduction, pred.size)
+
+
+# --- Classification: cross-entropy, NLL ---------------------------------------------
+
+
+def _class_targets(target, logits, axis, name="target"):
+    """Class-probability targets of the shape of ``logits``, from indices or probabilities.
+
+    Integer ``target`` holds class indices (shape of ``logits`` without ``axis``); a
+    floating ``target`` holds probabilities (the shape of ``logits``), as in PyTorch.
+    """
+    target = np.asarray(target)
+    classes = logits.shape[axis]
+    if np.issubdtype(target.dtype, np.integer):
+        expected = logits.shape[:axis] + logits.shape[axis + 1 :]
+        if target.shape != expected:
+            raise ValueError(
+                f"{name} of class indices must have shape {expected}, got {target.shape}"
+            )
+        if np.any((target < 0) | (target >= classes)):
+            raise ValueError(f"{name} holds a class index outside [0, {classes})")
+        onehot = np.moveaxis(np.eye(classes, dtype=logits.dtype)[target], -1, axis)
+        return onehot
+    probs = as_float_array(target, name)
+    check_same_shape(logits, "the input", probs, name)
+    _check_distribution(probs, name, axis)
+    return probs
+
+
+def _logits_and_axis(logits, axis, name="logits"):
+    """``logits`` as a float array with at least the class axis, and ``axis`` normalised."""
+    logits = as_float_array(logits, name)
+    if logits.ndim == 0:
+        raise ValueError(f"{name} must have a class axis")
+    return logits, normalize_axis_index(axis, logits.ndim, "axis")
+
+
+def _smoothed(q, label_smoothing, axis):
+    """Label smoothing (Szegedy et al. 2016): :math:`(1-\\varepsilon)q + \\varepsilon/C`."""
+    return (1.0 - label_smoothing) * q + label_smoothing / q.shape[axis]
+
+
+def _times_log(q, log_p):
+    """``q * log_p`` with 0 wherever q is 0 (the convention 0 log 0 = 0, no 0 * -inf)."""
+    out = np.zeros(np.broadcast_shapes(q.shape, log_p.shape), np.result_type(q, log_p))
+    return np.multiply(q, log_p, out=out, where=q != 0)
+
+
+def cross_entropy(logits, target, axis=-1, label_smoothing=0.0, reduction="mean"):
+    r"""Cross-entropy :math:`-\sum_c q_c \log\mathrm{softmax}(z)_c` for each row of logits.
+
+    ``target`` is class indices or class probabilities q. Computed through
+    :func:`~dlnotes.activations.log_softmax`, never through probabilities, so a logit
+    gap of 1000 gives a loss of 1000, not ``-log(0) = inf``. ``label_smoothing`` mixes q
+    with the uniform distribution over all C classes, as PyTorch does. 'mean' averages
+    over rows.
+    """
+    logits, axis = _logits_and_axis(logits, axis)
+    label_smoothing = check_real(label_smoothing, "label_smoothing", minimum=0.0)
+    if label_smoothing > 1.0:
+        raise ValueError(f"label_smoothing must be <= 1, got {label_smoothing}")
+    q = _smoothed(_class_targets(target, logits, axis), label_smoothing, axis)
+    rows = -_times_log(q, log_softmax(logits, axis)).sum(axis=axis)
+    return _reduce(rows, reduction)
+
+
+def cross_entropy_grad(logits, target, axis=-1, label_smoothing=0.0, reduction="mean"):
+    r"""Gradient of :func:`cross_entropy` with respect to the logits: softmax(z) - q."""
+    logits, axis = _logits_and_axis(logits, axis)
+    label_smoothing = check_real(label_smoothing, "label_smoothing", minimum=0.0)
+    q = _smoothed(_class_targets(target, logits, axis), label_smoothing, axis)
+    rows = logits.size // logits.shape[axis]
+    return _reduce_grad(softmax(logits, axis) - q, reduction, rows)
+
+
+def nll_loss(log_probs, target, axis=-1, reduction="mean"):
+    r"""Negative log-likelihood :math:`-\log p(y)`, picking ``log_probs[y]`` along ``axis``.
+
+    ``log_probs`` are log-probabilities, e.g. from :func:`log_softmax`; ``target`` class
+    indices. ``nll_loss(log_softmax(z), y)`` equals ``cross_entropy(z, y)``.
+    """
+    log_probs, axis = _logits_and_axis(log_probs, axis, "log_probs")
+    target = np.asarray(target)
+    if not np.issubdtype(target.dtype, np.integer):
+        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+    onehot = _class_targets(target, log_probs, axis)
+    return _reduce(-_times_log(onehot, log_probs).sum(axis=axis), reduction)
+
+
+def nll_loss_grad(log_probs, target, axis=-1, reduction="mean"):
+    """Gradient of :func:`nll_loss` with respect to ``log_probs``: -onehot(y)."""
+    log_probs, axis = _logits_and_axis(log_probs, axis, "log_probs")
+    onehot = _class_targets(np.asarray(target), log_probs, axis)
+    return _reduce_grad(-onehot, reduction, log_probs.size // log_probs.shape[axis])
+
+
+# --- Binary classification: BCE with logits, naive BCE, hinge ------------------------
+
+
+def _binary_inputs(logits, target, logits_name="logits"):
+    logits, target = _pair(logits, logits_name, target, "target")
+    _check_unit_interval(target, "target")
+    return logits, target
+
+
+def _log_weight(target, pos_weight):
+    """PyTorch's weight of the -log sigma(x) term: 1 + (pos_weight - 1) * y."""
+    if pos_weight is None:
+        return 1.0
+    pos_weight = as_float_array(pos_weight, "pos_weight")
+    if np.any(pos_weight < 0):
+        raise ValueError("pos_weight must be >= 0")
+    try:
+        return 1.0 + (np.broadcast_to(pos_weight, target.shape) - 1.0) * target
+    except ValueError:
+        raise ValueError(
+            f"pos_weight of shape {pos_weight.shape} does not broadcast to target {target.shape}"
+        ) from None
+
+
+def binary_cross_entropy_with_logits(logits, target, pos_weight=None, reduction="mean"):
+    r"""Binary cross-entropy on logits: :math:`-[w\,y\log\sigma(z) + (1-y)\log(1-\sigma(z))]`.
+
+    With :math:`\log(1-\sigma(z)) = \log\sigma(z) - z` this is
+    :math:`(1-y)\,z + (1 + (w-1)y)\,\mathrm{softplus}(-z)`, PyTorch's form: finite for any
+    finite logit (1000 at z = -1000, y = 1). ``pos_weight`` w weighs the positive term.
+    """
+    logits, target = _binary_inputs(logits, target)
+    weight = _log_weight(target, pos_weight)
+    return _reduce((1.0 - target) * logits + weight * softplus(-logits), reduction)
+
+
+def binary_cross_entropy_with_logits_grad(logits, target, pos_weight=None, reduction="mean"):
+    r"""Gradient with respect to the logits: :math:`(1-y) - (1 + (w-1)y)\,\sigma(-z)`.
+
+    Without ``pos_weight`` this is the familiar :math:`\sigma(z) - y`.
+    """
+    logits, target = _binary_inputs(logits, target)
+    weight = _log_weight(target, pos_weight)
+    return _reduce_grad((1.0 - target) - weight * sigmoid(-logits), reduction, logits.size)
+
+
+def binary_cross_entropy(probs, target, reduction="mean"):
+    r"""Binary cross-entropy on probabilities, as PyTorch's ``F.binary_cross_entropy``.
+
+    :math:`-[y\log p + (1-y)\log(1-p)]` with each log clamped at -100, as PyTorch does
+    to avoid inf. It is here for contrast: p = sigmoid(z) rounds to exactly 1 for z > 37,
+    and the loss then saturates at 100 where the true value is z (see the chapter).
+    """
+    probs, target = _binary_inputs(probs, target, "probs")
+    _check_unit_interval(probs, "probs")
+    with np.errstate(divide="ignore"):  # log(0) = -inf, clamped next
+        log_p = np.maximum(np.log(probs), -100.0)
+        log_1mp = np.maximum(np.log1p(-probs), -100.0)
+    return _reduce(-(target * log_p + (1.0 - target) * log_1mp), reduction)
+
+
+def binary_cross_entropy_grad(probs, target, reduction="mean"):
+    r"""Gradient with respect to p: :math:`(p - y) / \max(p(1-p), 10^{-12})`, as PyTorch."""
+    probs, target = _binary_inputs(probs, target, "probs")
+    _check_unit_interval(probs, "probs")
+    grad = (probs - target) / np.maximum(probs * (1.0 - probs), 1e-12)
+    return _reduce_grad(grad, reduction, probs.size)
+
+
+def _check_signs(y):
+    if not np.all((y == 1) | (y == -1)):
+        raise ValueError("y must hold labels -1 or +1")
+
+
+def hinge_loss(scores, y, margin=1.0, reduction="mean"):
+    r"""Hinge loss :math:`\max(0, m - y\,f(x))` with labels :math:`y \in \{-1, +1\}`.
+
+    The loss of the (soft-margin) support vector machine (Cortes & Vapnik 1995). PyTorch
+    has no plain binary hinge loss; ``MultiMarginLoss`` and ``HingeEmbeddingLoss`` are
+    its nearest relatives.
+    """
+    scores, y = _pair(scores, "scores", y, "y")
+    _check_signs(y)
+    margin = check_real(margin, "margin", minimum=0.0)
+    return _reduce(np.maximum(0.0, margin - y * scores), reduction)
+
+
+def hinge_loss_grad(scores, y, margin=1.0, reduction="mean"):
+    """Subgradient of :func:`hinge_loss`: -y inside the margin, 0 outside (and on it)."""
+    scores, y = _pair(scores, "scores", y, "y")
+    _check_signs(y)
+    margin = check_real(margin, "margin", minimum=0.0)
+    return _reduce_grad(np.where(margin - y * scores > 0, -y, 0.0), reduction, scores.size)
+
+
+# --- KL divergence ------------------------------------------------------------------
+
+
+def _kl_terms(p, q, axis):
+    p, q = _pair(p, "p", q, "q")
+    axis = normalize_axis_index(axis, max(p.ndim, 1), "axis")
+    _check_distribution(p, "p", axis)
+    _check_distribution(q, "q", axis)
+    return p, q, axis
+
+
+def kl_divergence(p, q, axis=-1, reduction="mean"):
+    r"""Kullback-Leibler divergence :math:`D(P\|Q) = \sum_i p_i \log(p_i/q_i)` per row.
+
+    Conventions: :math:`0 \log(0/q) = 0`, and :math:`p \log(p/0) = +\infty` for p > 0.
+    'mean' averages the per-row divergences, which is what PyTorch's
+    ``kl_div(log_q, p, reduction="batchmean")`` computes; its 'mean' divides by the
+    number of elements instead and is not the divergence.
+    """
+    p, q, axis = _kl_terms(p, q, axis)
+    present = p > 0
+    # log(q) = -inf where q = 0 < p gives D = +inf; logs of 1 fill the p = 0 slots.
+    with np.errstate(divide="ignore"):
+        log_ratio = np.log(np.where(present, p, 1.0)) - np.log(np.where(present, q, 1.0))
+    return _reduce(np.sum(np.where(present, p * log_ratio, 0.0), axis=axis), reduction)
+
+
+def kl_divergence_grad(p, q, axis=-1, reduction="mean"):
+    r"""Gradient of :func:`kl_divergence` with respect to p: :math:`\log(p/q) + 1`.
+
+    At p = 0 the derivative of :math:`p\log p` is :math:`-\infty`, and that is returned.
+    """
+    p, q, axis = _kl_terms(p, q, axis)
+    with np.errstate(divide="ignore"):
+        grad = np.log(p) - np.log(q) + 1.0
+    rows = p.size // p.shape[axis] if p.ndim else 1
+    return _reduce_grad(grad, reduction, rows)
+
+
+# --- Focal loss ---------------------------------------------------------------------
+
+
+def _focal_parts(logits, target, gamma, alpha):
+    """Shared by the focal loss and its gradient: inputs checked, alpha_t and log(1 - p_t)."""
+    logits, target = _binary_inputs(logits, target)
+    gamma = check_real(gamma, "gamma", minimum=0.0)
+    alpha = check_real(alpha, "alpha")
+    if alpha > 1.0:
+        raise ValueError(f"alpha must be <= 1 (or < 0 to disable it), got {alpha}")
+    alpha_t = 1.0 if alpha < 0 else alpha * target + (1.0 - alpha) * (1.0 - target)
+    # 1 - p_t = y sigma(-z) + (1 - y) sigma(z), in log space so that it never underflows
+    with np.errstate(divide="ignore"):  # log 0 = -inf for hard targets, as intended
+        log_m = np.logaddexp(np.log(target) + log_sigmoid(-logits),
+                             np.log1p(-target) + log_sigmoid(logits))  # fmt: skip
+    return logits, target, gamma, alpha_t, log_m
+
+
+def focal_loss(logits, target, gamma=2.0, alpha=0.25, reduction="none"):
+    r"""Binary focal loss :math:`-\alpha_t (1-p_t)^\gamma \log p_t` on logits (Lin et al. 2017).
+
+    Matches torchvision's ``sigmoid_focal_loss``: BCE-with-logits times
+    :math:`(1-p_t)^\gamma`, times :math:`\alpha_t = \alpha y + (1-\alpha)(1-y)` unless
+    ``alpha < 0``; its default reduction is 'none'. The factor is taken in log space,
+    :math:`\exp(\gamma \log(1 - p_t))`, from :math:`\log\sigma` of the logit.
+    """
+    logits, target, gamma, alpha_t, log_m = _focal_parts(logits, target, gamma, alpha)
+    ce = binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return _reduce(alpha_t * ce * np.exp(gamma * log_m), reduction)
+
+
+def focal_loss_grad(logits, target, gamma=2.0, alpha=0.25, reduction="none"):
+    r"""Gradient of :func:`focal_loss` with respect to the logits.
+
+    :math:`\alpha_t[(\sigma(z) - y)\,m^\gamma + \gamma\,\mathrm{CE}\,(1-2y)\,
+    m^{\gamma-1}\sigma(z)\sigma(-z)]` with :math:`m = 1 - p_t`. The factor
+    :math:`m^{\gamma-1}\sigma(z)\sigma(-z)` is evaluated as one exponential of a sum of
+    logs: for :math:`\gamma < 1`, :math:`m^{\gamma-1}` alone is infinite as
+    :math:`p_t \to 1`, while the product stays finite.
+    """
+    logits, target, gamma, alpha_t, log_m = _focal_parts(logits, target, gamma, alpha)
+    ce = binary_cross_entropy_with_logits(logits, target, reduction="none")
+    factor = np.exp((gamma - 1.0) * log_m + log_sigmoid(logits) + log_sigmoid(-logits))
+    grad = (sigmoid(logits) - target) * np.exp(gamma * log_m)
+    grad = grad + gamma * ce * (1.0 - 2.0 * target) * factor
+    return _reduce_grad(alpha_t * grad, reduction, logits.size)
+
+
+# --- Representation learning: triplet, InfoNCE --------------------------------------
+
+
+def _p_norm(u, p):
+    r""":math:`\|u\|_p` along the last axis, scaled by :math:`\max_i |u_i|` so that
+    :math:`|u_i|^p` cannot overflow (``np.linalg.norm`` squares 1e200 to inf)."""
+    scale = np.max(np.abs(u), axis=-1, keepdims=True)
+    safe = np.where(scale > 0, scale, 1.0)
+    return (safe * np.sum((np.abs(u) / safe) ** p, axis=-1, keepdims=True) ** (1.0 / p))[..., 0]
+
+
+def _p_norm_grad(u, p, norm):
+    r"""Gradient of :math:`\|u\|_p`: :math:`\mathrm{sign}(u)(|u|/\|u\|_p)^{p-1}` (0 at u = 0)."""
+    safe = np.where(norm > 0, norm, 1.0)[..., None]
+    return np.sign(u) * (np.abs(u) / safe) ** (p - 1.0)
+
+
+def _triplet_parts(anchor, positive, negative, margin, p, eps):
+    anchor, positive = _pair(anchor, "anchor", positive, "positive")
+    anchor, negative = _pair(anchor, "anchor", negative, "negative")
+    if anchor.ndim not in (1, 2):
+        raise ValueError(f"anchor must be (D,) or (N, D) embeddings, got shape {anchor.shape}")
+    margin = check_real(margin, "margin", minimum=0.0)
+    p = check_real(p, "p", minimum=1.0)
+    eps = check_real(eps, "eps", minimum=0.0)
+    # PyTorch's pairwise_distance adds eps to the difference, not to the norm
+    u_pos, u_neg = anchor - positive + eps, anchor - negative + eps
+    d_pos, d_neg = _p_norm(u_pos, p), _p_norm(u_neg, p)
+    return u_pos, u_neg, d_pos, d_neg, margin, p
+
+
+def triplet_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, reduction="mean"):
+    r"""Triplet margin loss :math:`\max(0, d(a, p) - d(a, n) + m)` (Schroff et al. 2015).
+
+    :math:`d(x, y) = \|x - y + \varepsilon\|_p`, as PyTorch's ``TripletMarginLoss``
+    (margin 1, p = 2, eps 1e-6). Rows of ``anchor`` (N, D) are the triplets.
+    """
+    _, _, d_pos, d_neg, margin, _ = _triplet_parts(anchor, positive, negative, margin, p, eps)
+    return _reduce(np.maximum(d_pos - d_neg + margin, 0.0), reduction)
+
+
+def triplet_loss_grad(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, reduction="mean"):
+    r"""Gradient with respect to the anchor: :math:`\nabla d(a,p) - \nabla d(a,n)` where
+    the loss is positive, 0 where the triplet already satisfies the margin."""
+    parts = _triplet_parts(anchor, positive, negative, margin, p, eps)
+    u_pos, u_neg, d_pos, d_neg, margin, p = parts
+    active = (d_pos - d_neg + margin > 0)[..., None]
+    grad = active * (_p_norm_grad(u_pos, p, d_pos) - _p_norm_grad(u_neg, p, d_neg))
+    return _reduce_grad(grad, reduction, d_pos.size)
+
+
+COSINE_EPS = 1e-8  # PyTorch's cosine_similarity clamps each norm at this
+
+
+def _unit_rows(x):
+    """Rows divided by their norms clamped at ``COSINE_EPS``; returns (unit rows, norms)."""
+    norm = _p_norm(x, 2.0)
+    return x / np.maximum(norm, COSINE_EPS)[:, None], norm
+
+
+def _info_nce_parts(query, keys, temperature):
+    query, keys = _pair(query, "query", keys, "keys")
+    if query.ndim != 2:
+        raise ValueError(f"query must be (N, D) embeddings, got shape {query.shape}")
+    temperature = check_real(temperature, "temperature", minimum=0.0, strict=True)
+    q_unit, q_norm = _unit_rows(query)
+    k_unit, _ = _unit_rows(keys)
+    logits = q_unit @ k_unit.T / temperature  # cosine similarities / tau
+    return logits, q_unit, q_norm, k_unit, temperature, np.arange(len(query))
+
+
+def info_nce(query, keys, temperature=0.1, reduction="mean"):
+    r"""InfoNCE :math:`-\log \frac{\exp(s_{ii}/\tau)}{\sum_j \exp(s_{ij}/\tau)}` per query.
+
+    :math:`s_{ij}` is the cosine similarity of query i and key j: key i is the positive
+    of query i, the other keys its negatives (van den Oord et al. 2018). It is a
+    cross-entropy over the rows of the similarity matrix with targets 0, 1, ..., N-1.
+    """
+    logits, *_, labels = _info_nce_parts(query, keys, temperature)
+    return cross_entropy(logits, labels, reduction=reduction)
+
+
+def info_nce_grad(query, keys, temperature=0.1, reduction="mean"):
+    r"""Gradient with respect to the queries, through the cosine normalisation.
+
+    With :math:`G = \partial L / \partial(\text{logits})` (softmax minus identity), the
+    unit query receives :math:`G\hat K/\tau`; the normalisation then removes the radial
+    part and divides by the norm: :math:`(g - (g\cdot\hat q)\hat q)/\|q\|`.
+    """
+    logits, q_unit, q_norm, k_unit, temperature, labels = _info_nce_parts(query, keys, temperature)
+    g_unit = cross_entropy_grad(logits, labels, reduction=reduction) @ k_unit / temperature
+    clamped = (q_norm <= COSINE_EPS)[:, None]  # there q_unit = q / eps, a plain scaling
+    radial = np.sum(g_unit * q_unit, axis=1, keepdims=True) * q_unit
+    return np.where(clamped, g_unit, g_unit - radial) / np.maximum(q_norm, COSINE_EPS)[:, None]
+
+
+# --- CTC ----------------------------------------------------------------------------
+
+
+def _int_array(values, name, ndim):
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers, got dtype {values.dtype}")
+    if values.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {values.shape}")
+    return values
+
+
+def _ctc_setup(log_probs, targets, input_lengths, target_lengths, blank):
+    """Check CTC's inputs; return the log-probabilities and the extended label sequences.
+
+    The extended sequence of a target l = (l_1, ..., l_L) puts a blank before, between
+    and after the labels: (b, l_1, b, l_2, ..., l_L, b), 2L + 1 symbols. Shorter ones are
+    padded to the longest; ``skip`` marks where a path may jump two places (s-2 -> s),
+    which is allowed onto a label that differs from the label two places back.
+    """
+    log_probs = as_float_array(log_probs, "log_probs")
+    if log_probs.ndim != 3:
+        raise ValueError(f"log_probs must be (T, N, C), got shape {log_probs.shape}")
+    steps, batch, classes = log_probs.shape
+    if isinstance(blank, bool) or not isinstance(blank, int | np.integer):
+        raise TypeError(f"blank must be an int, got {type(blank).__name__}")
+    if not 0 <= blank < classes:
+        raise ValueError(f"blank must be a class index in [0, {classes}), got {blank}")
+    input_lengths = _int_array(input_lengths, "input_lengths", 1)
+    target_lengths = _int_array(target_lengths, "target_lengths", 1)
+    for name, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
+        if lengths.shape != (batch,):
+            raise ValueError(f"{name} must have one entry per sequence ({batch})")
+        if np.any(lengths < 0):
+            raise ValueError(f"{name} must be >= 0")
+    if np.any(input_lengths > steps):
+        raise ValueError(f"input_lengths must be <= T = {steps}")
+    if np.any(target_lengths > input_lengths):
+        raise ValueError("a target is longer than its input (target_lengths > input_lengths)")
+
+    targets = np.asarray(targets)
+    if targets.size == 0:  # an empty list has no integer dtype yet
+        targets = targets.astype(np.int64)
+    if targets.ndim == 1:  # concatenated targets
+        if targets.size != target_lengths.sum():
+            raise ValueError("concatenated targets must have sum(target_lengths) entries")
+        starts = np.concatenate([[0], np.cumsum(target_lengths)[:-1]])
+        labels = [targets[s : s + n] for s, n in zip(starts, target_lengths, strict=True)]
+    else:  # padded (N, S)
+        targets = _int_array(targets, "targets", 2)
+        if targets.shape[0] != batch or targets.shape[1] < target_lengths.max(initial=0):
+            raise ValueError("padded targets must be (N, S) with S >= max(target_lengths)")
+        labels = [targets[b, :n] for b, n in enumerate(target_lengths)]
+    for sequence in labels:
+        _int_array(sequence, "targets", 1)
+        if np.any((sequence < 0) | (sequence >= classes) | (sequence == blank)):
+            raise ValueError(f"targets must be class indices in [0, {classes}) other than blank")
+
+    width = 2 * target_lengths.max(initial=0) + 1
+    extended = np.full((batch, width), blank)
+    for b, sequence in enumerate(labels):
+        extended[b, 1 : 2 * len(sequence) : 2] = sequence
+    valid = np.arange(width) < (2 * target_lengths + 1)[:, None]
+    skip = np.zeros((batch, width), dtype=bool)
+    skip[:, 2:] = (extended[:, 2:] != blank) & (extended[:, 2:] != extended[:, :-2])
+    return log_probs, extended, valid, skip, input_lengths, target_lengths
+
+
+def _shift(a, k):
+    """``a`` moved k places right along the last axis, -inf coming in (a path from s-k)."""
+    out = np.full_like(a, -np.inf)
+    out[..., k:] = a[..., :-k]
+    return out
+
+
+def _ctc_lattices(log_probs, extended, valid, skip, input_lengths, target_lengths):
+    """Forward (alpha) and backward (beta) variables in log space, and the log-likelihoods.
+
+    alpha[t, b, s]: log-probability of all prefixes of paths of sequence b that are at
+    extended position s after emitting frame t; beta[t, b, s]: the same for the suffixes
+    from frame t on (frame t's emission included in both). Loops run over the frames
+    only: each step updates every sequence and every position at once. Sequences shorter
+    than T keep their values past their end.
+    """
+    steps, batch, _ = log_probs.shape
+    emit = log_probs[:, np.arange(batch)[:, None], extended]  # (T, N, S'): log y_t(l'_s)
+    emit = np.where(valid, emit, -np.inf)
+    alpha = np.full(emit.shape, -np.inf)
+    beta = np.full(emit.shape, -np.inf)
+    if steps == 0:
+        return emit, alpha, beta, np.zeros(batch)
+    alpha[0, :, :2] = emit[0, :, :2]  # start in the first blank or on the first label
+    for t in range(1, steps):
+        prev = alpha[t - 1]
+        stay_or_step = np.logaddexp(prev, _shift(prev, 1))
+        arrived = np.logaddexp(stay_or_step, np.where(skip, _shift(prev, 2), -np.inf))
+        alpha[t] = np.where((t < input_lengths)[:, None], arrived + emit[t], prev)
+
+    last = 2 * target_lengths  # the final blank; the final label sits at last - 1
+    rows = np.arange(batch)
+    ends = np.zeros(emit.shape[1:], dtype=bool)
+    ends[rows, last] = True
+    ends[rows, np.maximum(last - 1, 0)] = True
+    for t in range(steps - 1, -1, -1):
+        if t == steps - 1:
+            later = np.full(emit.shape[1:], -np.inf)
+        else:
+            nxt = beta[t + 1]
+            later = np.logaddexp(nxt, _shift(nxt[..., ::-1], 1)[..., ::-1])
+            from_skip = _shift(np.where(skip, nxt, -np.inf)[..., ::-1], 2)[..., ::-1]
+            later = np.logaddexp(later, from_skip)
+        at_end = (t == input_lengths - 1)[:, None]
+        beta[t] = np.where(at_end, np.where(ends, emit[t], -np.inf), later + emit[t])
+        beta[t] = np.where((t < input_lengths)[:, None], beta[t], -np.inf)
+
+    final = alpha[np.maximum(input_lengths - 1, 0), rows]  # alpha at each sequence's end
+    log_likelihood = np.logaddexp(final[rows, last], np.where(
+        target_lengths > 0, final[rows, np.maximum(last - 1, 0)], -np.inf))  # fmt: skip
+    log_likelihood = np.where(input_lengths == 0, 0.0, log_likelihood)  # empty both
+    return emit, alpha, beta, log_likelihood
+
+
+def _ctc_scale(target_lengths, reduction):
+    """Per-sequence weights of each loss in the reduced loss (PyTorch's CTC 'mean')."""
+    check_choice(reduction, "reduction", REDUCTIONS)
+    if reduction == "mean":
+        return 1.0 / (np.maximum(target_lengths, 1) * len(target_lengths))
+    return np.ones(len(target_lengths))
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False):  # fmt: skip
+    r"""Connectionist temporal classification loss (Graves et al. 2006).
+
+    :math:`-\log \sum_{\pi \in \mathcal B^{-1}(l)} \prod_t y_t(\pi_t)`: the sum over every
+    frame-level path that collapses (merge repeats, drop blanks) to the target l,
+    computed by the forward recursion in log space. Layout as PyTorch: ``log_probs`` is
+    (T, N, C) and already log-softmaxed; ``targets`` padded (N, S) or concatenated 1-D.
+    'mean' divides each loss by its target length (at least 1), then averages over the
+    batch. An infeasible alignment (T < L + number of adjacent repeats) has an infinite
+    loss, or 0 with ``zero_infinity``.
+    """
+    *parts, input_lengths, target_lengths = _ctc_setup(
+        log_probs, targets, input_lengths, target_lengths, blank
+    )
+    *_, log_likelihood = _ctc_lattices(*parts, input_lengths, target_lengths)
+    losses = -log_likelihood
+    if zero_infinity:
+        losses = np.where(np.isinf(losses), 0.0, losses)
+    weighted = losses * _ctc_scale(target_lengths, reduction)
+    return weighted if reduction == "none" else weighted.sum()
+
+
+def ctc_loss_grad(log_probs, targets, input_lengths, target_lengths, blank=0,
+                  reduction="mean", zero_infinity=False):  # fmt: skip
+    r"""Gradient of :func:`ctc_loss` with respect to ``log_probs`` as free inputs.
+
+    It is minus the posterior occupancy :math:`\gamma_t(k)`, the probability that a path
+    of the target emits class k at frame t: :math:`\sum_{s: l'_s = k}
+    \exp(\alpha_t(s) + \beta_t(s) - \log y_t(l'_s) - \log p(l))`, weighted as the
+    reduction weighs the loss. PyTorch reports the gradient with respect to the logits
+    before log_softmax instead, which is ``softmax(logits) - occupancy`` (see the
+    chapter). Frames past a sequence's end, and sequences with an infinite loss (whose
+    gradient is undefined), get 0.
+    """
+    log_probs, extended, valid, skip, input_lengths, target_lengths = _ctc_setup(
+        log_probs, targets, input_lengths, target_lengths, blank
+    )
+    emit, alpha, beta, log_likelihood = _ctc_lattices(
+        log_probs, extended, valid, skip, input_lengths, target_lengths
+    )
+    feasible = np.isfinite(log_likelihood)
+    with np.errstate(invalid="ignore"):  # -inf - -inf off the lattice: zeroed just below
+        log_post = alpha + beta - emit - np.where(feasible, log_likelihood, 0.0)[:, None]
+    post = np.where(np.isfinite(emit) & feasible[:, None], np.exp(log_post), 0.0)
+    occupancy = np.zeros_like(log_probs)
+    steps, batch, width = post.shape
+    t_index = np.arange(steps)[:, None, None]
+    b_index = np.arange(batch)[None, :, None]
+    np.add.at(occupancy, (t_index, b_index, extended[None]), post)
+    weight = _ctc_scale(target_lengths, reduction)
+    return -occupancy * weight[None, :, None]
+
+
+def ctc_alpha(log_probs, target, blank=0):
+    r"""The forward lattice of one sequence: :math:`\alpha_t(s)`, shape (T, 2L + 1).
+
+    ``log_probs`` is (T, C) and ``target`` a 1-D label sequence; for the chapter's figure.
+    """
+    log_probs = as_float_array(log_probs, "log_probs")
+    target = np.asarray(target, dtype=np.int64)
+    if log_probs.ndim != 2:
+        raise ValueError(f"log_probs must be (T, C), got shape {log_probs.shape}")
+    parts = _ctc_setup(log_probs[:, None, :], target[None, :], [len(log_probs)],
+                       [len(target)], blank)  # fmt: skip
+    _, alpha, _, _ = _ctc_lattices(*parts)
+    return alpha[:, 0, :]

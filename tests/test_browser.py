@@ -147,3 +147,23 @@ def test_search_finds_a_chinese_term(browser, site_url):
     assert any("01_activations" in href for href in hrefs), hrefs
     page.close()
     assert watch.problems == [], "\n".join(watch.problems)
+
+
+@pytest.mark.parametrize("path", [p for p in content_pages() if "/0" in p] or ["(no book)"])
+def test_chapters_offer_notebook_download_and_launch_links(browser, site_url, path):
+    page = browser.new_page()
+    page.goto(site_url + path, wait_until="networkidle")
+    links = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    binder = [u for u in links if u.startswith("https://mybinder.org/v2/gh/")]
+    colab = [u for u in links if u.startswith("https://colab.research.google.com/github/")]
+    download = [u for u in links if u.endswith(".ipynb") and u.startswith(site_url)]
+    page.close()
+    stem = Path(path).stem
+    assert binder and binder[0].endswith(f"chapters/{stem}.md"), binder
+    assert colab and colab[0].endswith(f"/blob/notebooks/chapters/{stem}.ipynb"), colab
+    assert download, "no .ipynb download link"
+    response = browser.new_context().request.get(download[0])
+    notebook = response.json()
+    first = notebook["cells"][0]
+    assert "dlnotes-install" in first["metadata"]["tags"]  # installs dlnotes on Colab
+    assert sum(c["cell_type"] == "code" for c in notebook["cells"]) > 10  # the chapter itself

@@ -167,3 +167,14 @@ def test_chapters_offer_notebook_download_and_launch_links(browser, site_url, pa
     first = notebook["cells"][0]
     assert "dlnotes-install" in first["metadata"]["tags"]  # installs dlnotes on Colab
     assert sum(c["cell_type"] == "code" for c in notebook["cells"]) > 10  # the chapter itself
+
+
+def test_figures_stay_readable_in_dark_mode(browser, site_url):
+    # The figures carry their own white background; the screenshot is for review.
+    page = browser.new_page(color_scheme="dark")
+    page.goto(site_url + "chapters/01_activations.html", wait_until="networkidle")
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("figure img").first.scroll_into_view_if_needed()
+    page.screenshot(path=SCREENSHOTS / "dark_chapters_01_activations.png")
+    page.close()

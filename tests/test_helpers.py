@@ -87,3 +87,13 @@ def test_new_axes_origin_lines_are_optional():
     assert len(with_origin.get_lines()) == 2 and len(without.get_lines()) == 0
     _, axes = new_axes(ncols=3)
     assert len(axes) == 3
+
+
+def test_svg_figures_have_an_opaque_white_background(tmp_path):
+    # The book's dark mode shows images as they are: a transparent figure would put black
+    # axis labels on a dark page. The figure patch is drawn first, in white.
+    fig = function_and_derivative(np.tanh, lambda t: 1 - np.tanh(t) ** 2, name=r"\tanh")
+    fig.savefig(tmp_path / "f.svg")
+    svg = (tmp_path / "f.svg").read_text()
+    first_fill = svg[svg.index('<g id="figure_1">') :].split("fill:", 1)[1][:9]
+    assert first_fill.strip().startswith("#ffffff")

@@ -55,7 +55,7 @@ test: $(VENV)/.test-installed
 
 ## lab: JupyterLab, with the chapters opening as notebooks
 lab: $(VENV)/.lab-installed
-	$(BIN)/jupyter lab chapters
+	$(BIN)/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## serve: the built book on http://localhost:$(PORT)
 serve:

@@ -4,8 +4,6 @@ numpy's RuntimeWarnings are errors here (pyproject.toml), so any overflow or inv
 operation inside an activation fails the test that triggered it.
 """
 
-import os
-
 import mpmath as mp
 import numpy as np
 import pytest
@@ -13,7 +11,14 @@ import scipy.special as sp
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from torch_reference import ELEMENTWISE, REFERENCE_FILE, SOFTMAX, make_inputs, torch_outputs
+from torch_reference import (
+    ELEMENTWISE,
+    REFERENCE_FILE,
+    SOFTMAX,
+    make_inputs,
+    torch_or_skip,
+    torch_outputs,
+)
 
 from dlnotes import activations as A
 from dlnotes.gradcheck import max_relative_error, numerical_derivative, numerical_gradient
@@ -286,16 +291,6 @@ def test_agrees_with_scipy():
 
 
 # --- Agreement with PyTorch ---------------------------------------------------------
-
-
-def torch_or_skip():
-    """PyTorch if installed; a skip otherwise -- a failure where CI requires torch."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        if os.environ.get("DLNOTES_REQUIRE_TORCH"):
-            pytest.fail("DLNOTES_REQUIRE_TORCH is set but torch cannot be imported")
-        pytest.skip("torch is not installed: the committed reference file still ran")
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from test_activations import torch_or_skip
 from torch_reference import (
     LOSS_REFERENCE_FILE,
     LOSSES,
     REDUCTIONS,
     make_loss_inputs,
     torch_loss_outputs,
+    torch_or_skip,
 )
 
 from dlnotes import losses as L

@@ -84,6 +84,18 @@ def test_matches_pytorch_live():
     check_against_torch(INPUTS | torch_loss_outputs(INPUTS))
 
 
+def test_smooth_l1_is_huber_divided_by_beta():
+    # The relation the chapter states between PyTorch's two robust losses.
+    torch_or_skip()
+    import torch
+    import torch.nn.functional as F
+
+    a, b = torch.tensor(INPUTS["pred"]), torch.tensor(INPUTS["target"])
+    smooth = F.smooth_l1_loss(a, b, beta=0.5, reduction="none").numpy()
+    huber = L.huber_loss(INPUTS["pred"], INPUTS["target"], delta=0.5, reduction="none")
+    np.testing.assert_allclose(smooth, huber / 0.5, rtol=1e-14)
+
+
 # --- Gradients against finite differences -------------------------------------------
 
 # KL's arguments must stay probability vectors, so it is checked in closed form below.

@@ -453,19 +453,25 @@ def log_softmax_grad(z, g, axis=-1):
     return g - softmax(z, axis) * np.sum(g, axis=axis, keepdims=True)
 
 
+def _softmax_and_log_jacobian(z, axis):
+    """Softmax with ``axis`` moved last, and the log-softmax Jacobian delta_ij - s_j."""
+    z, axis = _softmax_input(z, axis)
+    s = np.moveaxis(softmax(z, axis), axis, -1)
+    return s, np.eye(s.shape[-1], dtype=s.dtype) - s[..., None, :]
+
+
 def softmax_jacobian(z, axis=-1):
     r"""Full Jacobian :math:`J_{ij} = \partial s_i / \partial z_j = s_i(\delta_{ij} - s_j)`.
 
-    For ``z`` of shape ``(..., K)`` (``axis`` moved last) the result has shape
-    ``(..., K, K)``, row i holding the derivatives of output i.
+    Row i is :math:`s_i` times row i of the log-softmax Jacobian, since
+    :math:`\partial s_i = s_i\,\partial\log s_i`. For ``z`` of shape ``(..., K)``
+    (``axis`` moved last) the result has shape ``(..., K, K)``, row i holding the
+    derivatives of output i.
     """
-    z, axis = _softmax_input(z, axis)
-    s = np.moveaxis(softmax(z, axis), axis, -1)
-    return s[..., :, None] * (np.eye(s.shape[-1], dtype=s.dtype) - s[..., None, :])
+    s, log_jacobian = _softmax_and_log_jacobian(z, axis)
+    return s[..., :, None] * log_jacobian
 
 
 def log_softmax_jacobian(z, axis=-1):
     r"""Full Jacobian of log-softmax: :math:`\partial\log s_i/\partial z_j = \delta_{ij} - s_j`."""
-    z, axis = _softmax_input(z, axis)
-    s = np.moveaxis(softmax(z, axis), axis, -1)
-    return np.eye(s.shape[-1], dtype=s.dtype) - s[..., None, :]
+    return _softmax_and_log_jacobian(z, axis)[1]

@@ -421,15 +421,37 @@ def softmax(z, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def logsumexp_parts(z, axis):
+    r"""The log-sum-exp of ``z`` along ``axis`` as ``(m, shifted, log1p_rest)``, keepdims.
+
+    :math:`\log\sum_j e^{z_j} = m + \log\bigl(1 + \sum_{j \ne k} e^{z_j - m}\bigr)` with
+    :math:`m = z_k = \max_j z_j`: ``shifted`` is :math:`z - m` and ``log1p_rest`` the
+    ``log1p`` term. Taking ``log`` of the whole sum instead rounds :math:`1 + e^{-40}` to
+    1 and loses every digit of the small correction (z = (0, -40) would give a
+    log-softmax of exactly 0 for the first entry instead of :math:`-e^{-40}`). The one
+    log-sum-exp of dlnotes: ``log_softmax``, the losses and ``numerics.logsumexp`` use it.
+    An infinite maximum follows :func:`_shift_by_max`, so the sum is -inf for an all
+    -inf vector and +inf when an entry is +inf; a NaN propagates.
+    """
+    m = np.max(z, axis=axis, keepdims=True)
+    shifted = _shift_by_max(z, axis)
+    e = np.exp(shifted)
+    np.put_along_axis(e, np.argmax(shifted, axis=axis, keepdims=True), 0.0, axis)
+    return m, shifted, np.log1p(e.sum(axis=axis, keepdims=True))
+
+
 def log_softmax(z, axis=-1):
     r""":math:`\log\mathrm{softmax}(z)_i = z_i - \log\sum_j e^{z_j}` (log-sum-exp trick).
 
     Taking ``log(softmax(z))`` instead would give ``log(0) = -inf`` as soon as one
-    probability underflows, e.g. for z = (0, -800).
+    probability underflows, e.g. for z = (0, -800). The sum is taken as
+    :math:`1 + \sum_{j \ne k} e^{z_j - m}` through ``log1p`` (:func:`logsumexp_parts`),
+    so the dominant entry keeps its tiny log-probability: :math:`-e^{-40}` for
+    z = (0, -40), where PyTorch returns 0.
     """
     z, axis = _softmax_input(z, axis)
-    shifted = _shift_by_max(z, axis)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    _, shifted, log1p_rest = logsumexp_parts(z, axis)
+    return shifted - log1p_rest
 
 
 def softmax_grad(z, g, axis=-1):

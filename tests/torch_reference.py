@@ -1,8 +1,9 @@
 """The comparisons against PyTorch: the inputs, and what PyTorch returns for them.
 
-Run as a script (with torch installed) to rewrite the reference files:
+Run as a script (with torch installed) to rewrite the reference files, all of them or
+those of the modules named:
 
-    python tests/torch_reference.py
+    python tests/torch_reference.py [module ...]
 
 They are committed (``reference/activations_torch.npz``, ``reference/losses_torch.npz``),
 so the tests compare against PyTorch even where torch is not installed; where it is, they
@@ -282,12 +283,21 @@ def torch_loss_outputs(inputs):
     return out
 
 
+# module -> (reference file, inputs, PyTorch's outputs for them). A new module adds one
+# entry (and its two functions above); ``python tests/torch_reference.py <module>``
+# rewrites that module's file only, all of them without an argument.
+REFERENCES = {
+    "activations": (REFERENCE_FILE, make_inputs, torch_outputs),
+    "losses": (LOSS_REFERENCE_FILE, make_loss_inputs, torch_loss_outputs),
+}
+
+
 if __name__ == "__main__":
-    REFERENCE_FILE.parent.mkdir(exist_ok=True)
-    for path, make, compute in (
-        (REFERENCE_FILE, make_inputs, torch_outputs),
-        (LOSS_REFERENCE_FILE, make_loss_inputs, torch_loss_outputs),
-    ):
+    import sys
+
+    for module in sys.argv[1:] or list(REFERENCES):
+        path, make, compute = REFERENCES[module]
+        path.parent.mkdir(exist_ok=True)
         inputs = make()
         results = compute(inputs)
         np.savez_compressed(path, **inputs, **results)

@@ -283,12 +283,69 @@ def torch_loss_outputs(inputs):
     return out
 
 
+# --- Numerics -----------------------------------------------------------------------
+
+NUMERICS_REFERENCE_FILE = Path(__file__).parent / "reference" / "numerics_torch.npz"
+LOGSUMEXP_AXES = {"all": None, "axis0": 0, "axis-1": -1, "axes01": (0, 1)}
+CLIP_NORM_TYPES = {"l2": 2.0, "l1": 1.0, "linf": float("inf"), "l3": 3.0}
+
+
+def make_numerics_inputs():
+    """Inputs of the chapter-9 comparisons, deterministic."""
+    rng = np.random.default_rng(2026_11_27)
+    x = rng.normal(scale=30.0, size=(4, 5, 6))
+    x[0, 0] = [800.0, -800.0, 0.0, 799.0, -1e3, 5.0]  # exp would overflow unshifted
+    grads = [rng.normal(size=(3, 4)), rng.normal(scale=5.0, size=(7,)), rng.normal(size=())]
+    return {
+        "lse_x": x,
+        "clip_g0": grads[0],
+        "clip_g1": grads[1],
+        "clip_g2": grads[2],
+    }
+
+
+def torch_numerics_outputs(inputs):
+    """torch.logsumexp (value and gradient) and torch.nn.utils's gradient clipping."""
+    import torch
+
+    out = {"torch_version": np.array(torch.__version__)}
+    for name, axis in LOGSUMEXP_AXES.items():
+        t = torch.tensor(inputs["lse_x"], requires_grad=True)
+        dims = tuple(range(t.ndim)) if axis is None else axis
+        y = torch.logsumexp(t, dim=dims)
+        y.sum().backward()
+        out[f"logsumexp:{name}:value"] = y.detach().numpy()
+        out[f"logsumexp:{name}:grad"] = t.grad.numpy()
+
+    def parameters():
+        params = []
+        for key in ("clip_g0", "clip_g1", "clip_g2"):
+            p = torch.zeros(inputs[key].shape, dtype=torch.float64, requires_grad=True)
+            p.grad = torch.tensor(inputs[key])
+            params.append(p)
+        return params
+
+    for name, norm_type in CLIP_NORM_TYPES.items():
+        for max_norm in (1.0, 1e3):  # clipping, and a max_norm too large to clip
+            params = parameters()
+            total = torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type, foreach=False)
+            out[f"clip_norm:{name}:{max_norm}:total"] = total.numpy()
+            for i, p in enumerate(params):
+                out[f"clip_norm:{name}:{max_norm}:g{i}"] = p.grad.numpy()
+    params = parameters()
+    torch.nn.utils.clip_grad_value_(params, 0.5, foreach=False)
+    for i, p in enumerate(params):
+        out[f"clip_value:g{i}"] = p.grad.numpy()
+    return out
+
+
 # module -> (reference file, inputs, PyTorch's outputs for them). A new module adds one
 # entry (and its two functions above); ``python tests/torch_reference.py <module>``
 # rewrites that module's file only, all of them without an argument.
 REFERENCES = {
     "activations": (REFERENCE_FILE, make_inputs, torch_outputs),
     "losses": (LOSS_REFERENCE_FILE, make_loss_inputs, torch_loss_outputs),
+    "numerics": (NUMERICS_REFERENCE_FILE, make_numerics_inputs, torch_numerics_outputs),
 }
 
 

@@ -14,6 +14,7 @@ limits at +-inf.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
@@ -132,8 +133,10 @@ def _positive_plus_negative(x, negative_part):
     """``max(x, 0) + negative_part``: the piecewise functions of the ReLU family.
 
     ``negative_part`` is the x <= 0 branch evaluated on min(x, 0), which is 0 for x > 0,
-    so the sum is the right branch everywhere -- without ``np.where``, whose per-element
-    branching makes it cost as much as an exp on inputs of mixed sign.
+    so the sum is the right branch everywhere. ``np.where(x > 0, x, ...)`` is vectorised
+    too, but it needs both branches computed in full first, and its per-element choice is
+    slower on inputs of mixed sign; the ``_grad`` functions use it where both branches
+    are cheap.
     """
     return np.maximum(x, 0.0) + negative_part
 
@@ -410,6 +413,41 @@ def _shift_by_max(z, axis):
     return np.subtract(z, m, out=np.zeros_like(z), where=z != m)
 
 
+class _ExpParts(NamedTuple):
+    """The sum :math:`\\sum_j e^{z_j} = e^m (1 + \\mathrm{rest})` in pieces (keepdims)."""
+
+    m: np.ndarray  # max_j z_j
+    shifted: np.ndarray  # z - m, from _shift_by_max: 0 at the maximum
+    k: np.ndarray  # index of the maximum along the axis (for take/put_along_axis)
+    others: np.ndarray  # e^(z - m) with the entry at k set to 0
+    rest: np.ndarray  # sum of ``others``: the part of the sum that is not the 1
+
+
+def _exp_parts(z, axis):
+    """Split the shifted exponentials into the 1 of the maximum and the ``rest``.
+
+    Kept apart, the small ``rest`` is not lost when it is added to 1: log-sum-exp takes
+    ``log1p(rest)``, and the largest probability's complement ``1 - s_k`` is
+    ``rest / (1 + rest)`` instead of a difference that rounds to 0.
+    """
+    m = np.max(z, axis=axis, keepdims=True)
+    shifted = _shift_by_max(z, axis)
+    k = np.argmax(shifted, axis=axis, keepdims=True)
+    others = np.exp(shifted)
+    np.put_along_axis(others, k, 0.0, axis)
+    return _ExpParts(m, shifted, k, others, others.sum(axis=axis, keepdims=True))
+
+
+def _softmax_parts(z, axis):
+    """Return ``(s, k, s_k, c_k)``: the softmax, the index k of its largest entry, s_k, and
+    the complement :math:`c_k = 1 - s_k = \\mathrm{rest}/(1 + \\mathrm{rest})` (keepdims)."""
+    _, _, k, s, rest = _exp_parts(z, axis)
+    np.put_along_axis(s, k, 1.0, axis)  # e^(z_k - m) = 1
+    total = 1.0 + rest
+    s /= total
+    return s, k, 1.0 / total, rest / total
+
+
 def softmax(z, axis=-1):
     r""":math:`\mathrm{softmax}(z)_i = e^{z_i} / \sum_j e^{z_j}` along ``axis``.
 
@@ -417,8 +455,7 @@ def softmax(z, axis=-1):
     :math:`z - \max_j z_j`, whose exponentials lie in (0, 1].
     """
     z, axis = _softmax_input(z, axis)
-    e = np.exp(_shift_by_max(z, axis))
-    return e / e.sum(axis=axis, keepdims=True)
+    return _softmax_parts(z, axis)[0]
 
 
 def logsumexp_parts(z, axis):
@@ -433,11 +470,8 @@ def logsumexp_parts(z, axis):
     An infinite maximum follows :func:`_shift_by_max`, so the sum is -inf for an all
     -inf vector and +inf when an entry is +inf; a NaN propagates.
     """
-    m = np.max(z, axis=axis, keepdims=True)
-    shifted = _shift_by_max(z, axis)
-    e = np.exp(shifted)
-    np.put_along_axis(e, np.argmax(shifted, axis=axis, keepdims=True), 0.0, axis)
-    return m, shifted, np.log1p(e.sum(axis=axis, keepdims=True))
+    m, shifted, _, _, rest = _exp_parts(z, axis)
+    return m, shifted, np.log1p(rest)
 
 
 def log_softmax(z, axis=-1):
@@ -454,32 +488,59 @@ def log_softmax(z, axis=-1):
     return shifted - log1p_rest
 
 
+def _vjp_input(z, g, axis):
+    """Check ``z``, ``axis`` and the upstream gradient ``g`` of a softmax VJP."""
+    z, axis = _softmax_input(z, axis)
+    g = as_float_array(g, "g")
+    check_same_shape(z, "z", g, "g")
+    return z, g, axis
+
+
 def softmax_grad(z, g, axis=-1):
     r"""Vector-Jacobian product of softmax: :math:`J^\top g = s \odot (g - \langle g, s\rangle)`.
 
     ``g`` is the upstream gradient (same shape as ``z``); the result is the gradient of
-    :math:`\sum_i g_i\,\mathrm{softmax}(z)_i` with respect to z.
+    :math:`\sum_i g_i\,\mathrm{softmax}(z)_i` with respect to z. Computed with
+    :math:`d = g - g_k` in place of g (the same result, since the s_j sum to 1), k the
+    largest entry: for z = (0, -40), g = (1, 0), :math:`g_0 - \langle g, s\rangle` would
+    be 1 - 1 = 0 instead of :math:`e^{-40}`.
     """
-    z, axis = _softmax_input(z, axis)
-    g = as_float_array(g, "g")
-    check_same_shape(z, "z", g, "g")
-    s = softmax(z, axis)
-    return s * (g - np.sum(g * s, axis=axis, keepdims=True))
+    z, g, axis = _vjp_input(z, g, axis)
+    s, k, _, _ = _softmax_parts(z, axis)
+    d = g - np.take_along_axis(g, k, axis)
+    return s * (d - np.sum(d * s, axis=axis, keepdims=True))
 
 
 def log_softmax_grad(z, g, axis=-1):
-    r"""Vector-Jacobian product of log-softmax: :math:`g - s \sum_j g_j`."""
-    z, axis = _softmax_input(z, axis)
-    g = as_float_array(g, "g")
-    check_same_shape(z, "z", g, "g")
-    return g - softmax(z, axis) * np.sum(g, axis=axis, keepdims=True)
+    r"""Vector-Jacobian product of log-softmax: :math:`g - s \sum_j g_j`.
+
+    At the largest entry k the difference :math:`g_k - s_k g_k` is written
+    :math:`g_k (1 - s_k)` with the exact complement: for z = (0, -40) and g = (1, 0)
+    (the gradient of :math:`\log s_0`) it gives :math:`e^{-40}`, not 0.
+    """
+    z, g, axis = _vjp_input(z, g, axis)
+    s, k, s_k, c_k = _softmax_parts(z, axis)
+    g_k = np.take_along_axis(g, k, axis)
+    g_others = g.copy()
+    np.put_along_axis(g_others, k, 0.0, axis)
+    others_sum = g_others.sum(axis=axis, keepdims=True)
+    out = g - s * (g_k + others_sum)
+    np.put_along_axis(out, k, g_k * c_k - s_k * others_sum, axis)
+    return out
 
 
 def _softmax_and_log_jacobian(z, axis):
-    """Softmax with ``axis`` moved last, and the log-softmax Jacobian delta_ij - s_j."""
+    """Softmax with ``axis`` moved last, and the log-softmax Jacobian delta_ij - s_j.
+
+    The diagonal entry of the largest probability is its exact complement 1 - s_k.
+    """
     z, axis = _softmax_input(z, axis)
-    s = np.moveaxis(softmax(z, axis), axis, -1)
-    return s, np.eye(s.shape[-1], dtype=s.dtype) - s[..., None, :]
+    s, k, _, c_k = (np.moveaxis(a, axis, -1) for a in _softmax_parts(z, axis))
+    size = s.shape[-1]
+    log_jacobian = np.eye(size, dtype=s.dtype) - s[..., None, :]
+    flat = log_jacobian.reshape(s.shape[:-1] + (size * size,))  # a view: writes go through
+    np.put_along_axis(flat, k * (size + 1), c_k, -1)
+    return s, log_jacobian
 
 
 def softmax_jacobian(z, axis=-1):

@@ -161,6 +161,149 @@ def test_naive_sigmoid_derivative_would_fail_the_precision_test():
     assert A.sigmoid_grad(x)[0] == pytest.approx(float(mp.exp(-40)), rel=1e-14)
 
 
+# --- Softmax family against mpmath ----------------------------------------------------
+
+# Logits in [-700, 700] on a grid of 2^-10, so that every difference z_i - z_j is exact in
+# float64: for logits off the grid the rounding of z - m alone moves e^(z - m) by up to
+# |z - m| * eps relatively -- the conditioning of softmax, not an error of the formula.
+SOFTMAX_GRID = 2.0**-10
+
+
+def _softmax_rows():
+    rows = [
+        [0.0, -40.0],  # log1p: log(1 + e^-40) is not 0
+        [0.0, -20.0, -30.0],
+        [-40.0, 0.0, -36.5, -745.0 / 2],
+        [0.0, -SOFTMAX_GRID],  # nearly a tie
+        [3.0, 3.0, -1.0],  # ties at the maximum
+        [-5.0, -5.0, -5.0, -5.0],
+        [700.0, -700.0],  # a gap of 1400: e^-1400 underflows to 0
+        [700.0, 699.5, -700.0],
+        [-700.0, -700.0, -699.0],
+        [12.25],  # one entry: log-probability 0
+    ]
+    rng = np.random.default_rng(8)
+    for scale in (1.0, 10.0, 50.0, 700.0):
+        for size in (2, 3, 5, 8):
+            row = np.round(rng.uniform(-scale, scale, size) / SOFTMAX_GRID) * SOFTMAX_GRID
+            rows.append(list(row))
+    return [np.array(row) for row in rows]
+
+
+SOFTMAX_ROWS = _softmax_rows()
+
+
+def mp_softmax_row(z):
+    """log-softmax and softmax of one row from their definitions, as mpmath numbers.
+
+    Enough digits that 1 + e^(-span) keeps 50 digits of its small part; call inside the
+    ``mp.workdps`` this returns the precision for (see ``mp_digits``).
+    """
+    terms = [mp.exp(mp.mpf(float(t))) for t in z]
+    lse = mp.log(mp.fsum(terms))
+    log_s = [mp.mpf(float(t)) - lse for t in z]
+    return log_s, [mp.exp(v) for v in log_s]
+
+
+def mp_digits(z):
+    return 50 + int((np.max(z) - np.min(z)) / 2.3) + 5
+
+
+def relative_errors(computed, exact, scale=None):
+    """|computed - exact| / scale (default |exact|), with scales below 1e-300 counted
+    absolutely: results that underflow to subnormals have no relative precision."""
+    scale = [abs(e) for e in exact] if scale is None else scale
+    return [
+        float(abs(mp.mpf(float(c)) - e) / max(s, mp.mpf(1e-300)))
+        for c, e, s in zip(computed, exact, scale, strict=True)
+    ]
+
+
+# A few ulps (4.5 eps). Measured: 1 eps for the values, 3.1 eps for softmax_grad (PyTorch's
+# formulas: a relative error of 1 on the row (0, -40), for the value and both gradients).
+SOFTMAX_ULPS = 1e-15
+
+
+def test_log_softmax_and_softmax_values_against_mpmath():
+    worst = {"log_softmax": 0.0, "softmax": 0.0}
+    for z in SOFTMAX_ROWS:
+        with mp.workdps(mp_digits(z)):
+            log_s, s = mp_softmax_row(z)
+            worst["log_softmax"] = max(
+                worst["log_softmax"], *relative_errors(A.log_softmax(z), log_s)
+            )
+            worst["softmax"] = max(worst["softmax"], *relative_errors(A.softmax(z), s))
+    assert max(worst.values()) <= SOFTMAX_ULPS, worst
+
+
+def _upstream_gradients(size, rng):
+    """The one-hot vectors (+ and -, the gradients of log s_y and of NLL) and two random g."""
+    eye = np.eye(size)
+    return [*eye, *(-eye), rng.normal(size=size), rng.uniform(0.5, 1.5, size=size)]
+
+
+def mp_vjps(g, s):
+    """Exact VJPs of log-softmax and softmax, each with the scale its error is measured in.
+
+    log-softmax g_i - s_i sum(g), softmax s_i (g_i - <g, s>). For a one-hot g they are
+    entries of the Jacobians, e.g. 1 - s_0 = e^-40 for z = (0, -40), measured relatively.
+    For a general g they are genuine differences: measured against the terms' size.
+    """
+    g = [mp.mpf(float(v)) for v in g]
+    total, dot = mp.fsum(g), mp.fsum(a * b for a, b in zip(g, s, strict=True))
+    abs_total, abs_dot = (
+        mp.fsum(map(abs, g)),
+        mp.fsum(abs(a) * b for a, b in zip(g, s, strict=True)),
+    )
+    pairs = list(zip(g, s, strict=True))
+    log_vjp = [a - b * total for a, b in pairs]
+    soft_vjp = [b * (a - dot) for a, b in pairs]
+    if sum(1 for a in g if a) == 1:
+        return (log_vjp, None), (soft_vjp, None)
+    return (
+        (log_vjp, [abs(a) + b * abs_total for a, b in pairs]),
+        (soft_vjp, [b * (abs(a) + abs_dot) for a, b in pairs]),
+    )
+
+
+def test_softmax_gradients_against_mpmath():
+    rng = np.random.default_rng(9)
+    worst = {"log_softmax_grad": 0.0, "softmax_grad": 0.0}
+    for z in SOFTMAX_ROWS:
+        with mp.workdps(mp_digits(z)):
+            _, s = mp_softmax_row(z)
+            for g in _upstream_gradients(z.size, rng):
+                (log_vjp, log_scale), (soft_vjp, soft_scale) = mp_vjps(g, s)
+                for name, exact, scale in (
+                    ("log_softmax_grad", log_vjp, log_scale),
+                    ("softmax_grad", soft_vjp, soft_scale),
+                ):
+                    errors = relative_errors(getattr(A, name)(z, g), exact, scale)
+                    worst[name] = max(worst[name], *errors)
+    assert max(worst.values()) <= SOFTMAX_ULPS, worst
+
+
+def test_jacobians_against_mpmath_on_a_dominated_row():
+    z = np.array([0.0, -40.0, -30.0])
+    with mp.workdps(80):
+        _, s = mp_softmax_row(z)
+        exact_log = [[(1 if i == j else 0) - s[j] for j in range(3)] for i in range(3)]
+        exact = [[s[i] * v for v in row] for i, row in enumerate(exact_log)]
+        for computed, expected in ((A.log_softmax_jacobian(z), exact_log),
+                                   (A.softmax_jacobian(z), exact)):  # fmt: skip
+            for c_row, e_row in zip(computed, expected, strict=True):
+                assert max(relative_errors(c_row, e_row)) <= SOFTMAX_ULPS
+
+
+def test_pytorch_form_of_log_softmax_would_fail_the_mpmath_test():
+    # z - m - log(sum e^(z - m)), as PyTorch and SciPy compute it: 1 + e^-40 rounds to 1.
+    z = np.array([0.0, -40.0])
+    shifted = z - z.max()
+    theirs = shifted - np.log(np.exp(shifted).sum())
+    assert theirs[0] == 0.0
+    assert A.log_softmax(z)[0] == pytest.approx(-float(mp.log1p(mp.exp(-40))), rel=1e-15)
+
+
 # --- Closed-form values -------------------------------------------------------------
 
 
@@ -287,7 +430,11 @@ def test_agrees_with_scipy():
     z = np.random.default_rng(3).normal(scale=10.0, size=(7, 11))
     for axis in (0, 1):
         np.testing.assert_allclose(A.softmax(z, axis), sp.softmax(z, axis), rtol=1e-14)
-        np.testing.assert_allclose(A.log_softmax(z, axis), sp.log_softmax(z, axis), rtol=1e-14)
+        # SciPy, like PyTorch, takes the log of the whole sum: near 0 its log-probabilities
+        # are right to eps absolutely, not relatively (the mpmath tests judge ours).
+        np.testing.assert_allclose(
+            A.log_softmax(z, axis), sp.log_softmax(z, axis), rtol=1e-14, atol=EPS
+        )
 
 
 # --- Agreement with PyTorch ---------------------------------------------------------
@@ -320,7 +467,13 @@ def check_against_torch(ref):
     for name, (fname, axis) in SOFTMAX.items():
         ours = getattr(A, fname)(ref["z"], axis=axis)
         vjp = getattr(A, fname + "_grad")(ref["z"], ref["g"], axis=axis)
-        np.testing.assert_allclose(ours, ref[f"{name}:value"], rtol=1e-13, atol=1e-300)
+        theirs = ref[f"{name}:value"]
+        # PyTorch's log-softmax takes the log of the whole sum, which rounds 1 + rest to 1:
+        # where our log-probability is within eps of 0 (-rest, the mpmath tests confirm
+        # it), PyTorch's is 0 or off by about eps. Those entries agree absolutely.
+        rounded = np.abs(ours) < EPS if fname == "log_softmax" else np.zeros(ours.shape, bool)
+        np.testing.assert_allclose(ours[rounded], theirs[rounded], rtol=0, atol=EPS)
+        np.testing.assert_allclose(ours[~rounded], theirs[~rounded], rtol=1e-13, atol=1e-300)
         np.testing.assert_allclose(vjp, ref[f"{name}:grad"], rtol=1e-12, atol=1e-15)
     value = A.prelu(ref["prelu_x"], ref["prelu_a"])
     dx, da = A.prelu_grad(ref["prelu_x"], ref["prelu_a"])
@@ -394,6 +547,28 @@ def test_softmax_with_infinite_logits():
     np.testing.assert_array_equal(A.softmax([-np.inf, 0.0]), [0.0, 1.0])
     np.testing.assert_array_equal(A.log_softmax([-np.inf, 0.0]), [-np.inf, 0.0])
     np.testing.assert_array_equal(A.softmax([1e300, -1e300]), [1.0, 0.0])
+    # log-softmax: an all -inf row is the limit of equal logits, uniform log-probabilities
+    np.testing.assert_allclose(A.log_softmax([-np.inf] * 3), np.full(3, -np.log(3.0)), rtol=1e-15)
+    np.testing.assert_allclose(
+        A.log_softmax([1.0, np.inf, 2.0, np.inf]), [-np.inf, -np.log(2.0), -np.inf, -np.log(2.0)]
+    )
+    np.testing.assert_array_equal(A.log_softmax([np.inf, -np.inf]), [0.0, -np.inf])
+    # gradients at infinite logits: those of the uniform (or two-point) limit
+    g = np.array([1.0, 0.0, 0.0])
+    np.testing.assert_allclose(A.log_softmax_grad([-np.inf] * 3, g), g - 1 / 3, rtol=1e-15)
+    np.testing.assert_allclose(
+        A.softmax_grad([-np.inf] * 3, g), [2 / 9, -1 / 9, -1 / 9], rtol=1e-15
+    )
+    np.testing.assert_array_equal(A.log_softmax_grad([np.inf, 0.0], [1.0, 0.0]), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("fname", ["softmax", "log_softmax"])
+def test_nan_logit_propagates_to_its_row(fname):
+    z = np.array([[np.nan, 1.0, 2.0], [0.0, -40.0, 3.0]])
+    value = getattr(A, fname)(z)
+    grad = getattr(A, fname + "_grad")(z, np.ones_like(z))
+    assert np.isnan(value[0]).all() and np.isnan(grad[0]).all()
+    assert np.isfinite(value[1]).all() and np.isfinite(grad[1]).all()
 
 
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE_FUNCTIONS))

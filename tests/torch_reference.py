@@ -339,6 +339,106 @@ def torch_numerics_outputs(inputs):
     return out
 
 
+# --- Regularization -----------------------------------------------------------------
+
+REGULARIZATION_REFERENCE_FILE = Path(__file__).parent / "reference" / "regularization_torch.npz"
+DROPOUT_PS = (0.2, 0.5)
+SMOOTHING_EPSILONS = (0.1, 0.3)
+SPECTRAL_ITERATIONS = (1, 3)
+REGULARIZATION_LAMBDA = 0.3
+SOFTSHRINK_T = 0.5
+
+
+def make_regularization_inputs():
+    """Inputs of the chapter-3 comparisons, deterministic."""
+    rng = np.random.default_rng(2026_03_03)
+    w0 = rng.normal(size=(4, 3))
+    w0[0, 0] = 0.0  # sign(0) = 0 in the L1 gradient
+    spectral_w = rng.normal(size=(5, 3))
+    spectral_u = rng.normal(size=5)
+    wide_w = rng.normal(size=(3, 6))
+    wide_u = rng.normal(size=3)
+    return {
+        "w0": w0,
+        "w1": rng.normal(scale=2.0, size=7),
+        # dropout input: 20 000 multiples of 1/64 in [0.5, 2] (few distinct values keep the
+        # file small), all above alpha dropout's saturation value -1.758
+        "drop_x": rng.integers(32, 129, size=(100, 200)) / 64.0,
+        "logits": rng.normal(scale=2.0, size=(8, 5)),
+        "labels": rng.integers(0, 5, size=8),
+        "spectral_w": spectral_w,
+        "spectral_u": spectral_u / np.linalg.norm(spectral_u),
+        "spectral_g": rng.normal(size=spectral_w.shape),
+        "wide_w": wide_w,
+        "wide_u": wide_u / np.linalg.norm(wide_u),
+        "wide_g": rng.normal(size=wide_w.shape),
+    }
+
+
+def torch_regularization_outputs(inputs):
+    """Penalties, softshrink, dropout and alpha dropout (from fixed torch seeds), the
+    label_smoothing of cross_entropy, and the legacy torch.nn.utils.spectral_norm."""
+    import torch
+    import torch.nn.functional as F
+
+    out = {"torch_version": np.array(torch.__version__)}
+    lam = REGULARIZATION_LAMBDA
+    penalties = {"l2": lambda t: lam * (t**2).sum(), "l1": lambda t: lam * t.abs().sum()}
+    for name, penalty in penalties.items():
+        ws = [torch.tensor(inputs[k], requires_grad=True) for k in ("w0", "w1")]
+        value = sum(penalty(t) for t in ws)
+        value.backward()
+        out[f"{name}:value"] = value.detach().numpy()
+        for i, t in enumerate(ws):
+            out[f"{name}:grad{i}"] = t.grad.numpy()
+    t = torch.tensor(inputs["w1"], requires_grad=True)
+    y = F.softshrink(t, SOFTSHRINK_T)
+    y.sum().backward()
+    out["softshrink:value"], out["softshrink:grad"] = y.detach().numpy(), t.grad.numpy()
+
+    x = inputs["drop_x"]
+    for p in DROPOUT_PS:
+        for name, fn in (("dropout", F.dropout), ("alpha_dropout", F.alpha_dropout)):
+            t = torch.tensor(x, requires_grad=True)
+            torch.manual_seed(7)
+            y = fn(t, p, True)
+            y.sum().backward()
+            torch.manual_seed(7)  # the same mask on x + 1: kept entries move, dropped do not
+            shifted = fn(torch.tensor(x + 1.0), p, True)
+            out[f"{name}:{p}:value"] = y.detach().numpy()
+            out[f"{name}:{p}:grad"] = t.grad.numpy()
+            out[f"{name}:{p}:keep"] = (shifted != y).detach().numpy()
+
+    for eps in SMOOTHING_EPSILONS:
+        t = torch.tensor(inputs["logits"], requires_grad=True)
+        y = F.cross_entropy(t, torch.tensor(inputs["labels"]), label_smoothing=eps)
+        y.backward()
+        out[f"smoothing:{eps}:value"] = y.detach().numpy()
+        out[f"smoothing:{eps}:grad"] = t.grad.numpy()
+
+    for prefix in ("spectral", "wide"):
+        w = inputs[f"{prefix}_w"]
+        for n in SPECTRAL_ITERATIONS:
+            # a Linear stores (out, in) = w.shape; its u has length w.shape[0]
+            layer = torch.nn.Linear(w.shape[1], w.shape[0], bias=False, dtype=torch.float64)
+            with torch.no_grad():
+                layer.weight.copy_(torch.tensor(w))
+            layer = torch.nn.utils.spectral_norm(layer, n_power_iterations=n)
+            with torch.no_grad():
+                layer.weight_u.copy_(torch.tensor(inputs[f"{prefix}_u"]))
+            layer.train()
+            layer(torch.zeros(1, w.shape[1], dtype=torch.float64))  # runs the power iteration
+            w_sn = layer.weight
+            (w_sn * torch.tensor(inputs[f"{prefix}_g"])).sum().backward()
+            u, v = layer.weight_u, layer.weight_v
+            key = f"{prefix}:{n}"
+            out[f"{key}:weight"] = w_sn.detach().numpy()
+            out[f"{key}:u"] = u.numpy()
+            out[f"{key}:sigma"] = torch.dot(u, torch.mv(layer.weight_orig, v)).detach().numpy()
+            out[f"{key}:grad"] = layer.weight_orig.grad.numpy()
+    return out
+
+
 # module -> (reference file, inputs, PyTorch's outputs for them). A new module adds one
 # entry (and its two functions above); ``python tests/torch_reference.py <module>``
 # rewrites that module's file only, all of them without an argument.
@@ -346,6 +446,11 @@ REFERENCES = {
     "activations": (REFERENCE_FILE, make_inputs, torch_outputs),
     "losses": (LOSS_REFERENCE_FILE, make_loss_inputs, torch_loss_outputs),
     "numerics": (NUMERICS_REFERENCE_FILE, make_numerics_inputs, torch_numerics_outputs),
+    "regularization": (
+        REGULARIZATION_REFERENCE_FILE,
+        make_regularization_inputs,
+        torch_regularization_outputs,
+    ),
 }
 
 

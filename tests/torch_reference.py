@@ -439,10 +439,134 @@ def torch_regularization_outputs(inputs):
     return out
 
 
+# --- Attention ----------------------------------------------------------------------
+
+ATTENTION_REFERENCE_FILE = Path(__file__).parent / "reference" / "attention_torch.npz"
+
+# name -> keyword arguments of scaled_dot_product_attention; a string value names the
+# array of make_attention_inputs() to pass. Compared on sdpa_q, sdpa_k, sdpa_v, sdpa_g.
+SDPA_CASES = {
+    "plain": {},
+    "bool_mask": {"attn_mask": "bool_mask"},  # row 1 fully masked
+    "float_mask": {"attn_mask": "float_mask"},  # -inf entries, row 2 fully masked
+    "batch_mask": {"attn_mask": "batch_mask"},  # (n, 1, l, s), broadcast over heads
+    "causal": {"is_causal": True},  # l = 4 < s = 6: top-left aligned
+    "scale": {"scale": 0.7},
+}
+# name -> keyword arguments of multi_head_attention (same convention; "biases": False
+# leaves the four biases out). Compared on mha_query, mha_key, mha_value, mha_g.
+MHA_CASES = {
+    "mha": {},
+    "mha_no_bias": {"biases": False},
+    "mha_padding": {"key_padding_mask": "padding"},
+    "mha_padding_bool_mask": {"key_padding_mask": "padding", "attn_mask": "mha_bool_mask"},
+    "mha_float_mask": {"attn_mask": "mha_float_mask"},
+    "mha_causal": {"is_causal": True},
+}
+MHA_SIZE = {"n": 3, "l": 4, "s": 5, "d": 8, "h": 2}
+
+
+def make_attention_inputs():
+    """The inputs of every attention comparison, deterministic."""
+    rng = np.random.default_rng(2025_10_07)
+    n, h, nq, s, e, f = 2, 3, 4, 6, 5, 7  # nq = l query positions
+    bool_mask = rng.random((nq, s)) > 0.4
+    bool_mask[:, 0] = True
+    bool_mask[1] = False  # a query that may attend to nothing
+    float_mask = rng.normal(size=(nq, s))
+    float_mask[rng.random((nq, s)) < 0.3] = -np.inf
+    float_mask[2] = -np.inf
+    batch_mask = rng.random((n, 1, nq, s)) > 0.3
+    mn, ml, ms, md = (MHA_SIZE[k] for k in "nlsd")
+    padding = np.zeros((mn, ms), dtype=bool)
+    padding[0, 3:] = True  # the last two keys of sequence 0 are padding
+    padding[2, 4:] = True
+    mha_bool_mask = rng.random((ml, ms)) > 0.3
+    mha_bool_mask[:, 0] = True  # with the padding, every query keeps a key
+    mha_float_mask = rng.normal(size=(ml, ms))
+    return {
+        "sdpa_q": rng.normal(size=(n, h, nq, e)),
+        "sdpa_k": rng.normal(size=(n, h, s, e)),
+        "sdpa_v": rng.normal(size=(n, h, s, f)),
+        "sdpa_g": rng.normal(size=(n, h, nq, f)),
+        "bool_mask": bool_mask,
+        "float_mask": float_mask,
+        "batch_mask": batch_mask,
+        "mha_query": rng.normal(size=(mn, ml, md)),
+        "mha_key": rng.normal(size=(mn, ms, md)),
+        "mha_value": rng.normal(size=(mn, ms, md)),
+        "mha_g": rng.normal(size=(mn, ml, md)),
+        # dlnotes layout (fan_in, fan_out); PyTorch gets the transposes
+        "w_q": rng.normal(scale=md**-0.5, size=(md, md)),
+        "w_k": rng.normal(scale=md**-0.5, size=(md, md)),
+        "w_v": rng.normal(scale=md**-0.5, size=(md, md)),
+        "w_o": rng.normal(scale=md**-0.5, size=(md, md)),
+        "b_q": rng.normal(size=md),
+        "b_k": rng.normal(size=md),
+        "b_v": rng.normal(size=md),
+        "b_o": rng.normal(size=md),
+        "padding": padding,
+        "mha_bool_mask": mha_bool_mask,
+        "mha_float_mask": mha_float_mask,
+    }
+
+
+def torch_attention_outputs(inputs):
+    """SDPA and nn.MultiheadAttention (batch_first) on the inputs, with autograd gradients."""
+    import torch
+    import torch.nn.functional as F
+
+    def tensor(name):
+        return torch.tensor(inputs[name])
+
+    out = {"torch_version": np.array(torch.__version__)}
+    for name, kwargs in SDPA_CASES.items():
+        q, k, v = (torch.tensor(inputs[f"sdpa_{x}"], requires_grad=True) for x in "qkv")
+        kwargs = {key: tensor(val) if isinstance(val, str) else val for key, val in kwargs.items()}
+        y = F.scaled_dot_product_attention(q, k, v, **kwargs)
+        y.backward(tensor("sdpa_g"))
+        out[f"{name}:output"] = y.detach().numpy()
+        for x, t in zip("qkv", (q, k, v), strict=True):
+            out[f"{name}:grad_{x}"] = t.grad.numpy()
+
+    _, nq, s, d, h = MHA_SIZE.values()
+    for name, kwargs in MHA_CASES.items():
+        biases = kwargs.get("biases", True)
+        module = torch.nn.MultiheadAttention(d, h, bias=biases, batch_first=True,
+                                             dtype=torch.float64)  # fmt: skip
+        with torch.no_grad():
+            module.in_proj_weight.copy_(torch.cat([tensor(w).T for w in ("w_q", "w_k", "w_v")]))
+            module.out_proj.weight.copy_(tensor("w_o").T)
+            if biases:
+                module.in_proj_bias.copy_(torch.cat([tensor(b) for b in ("b_q", "b_k", "b_v")]))
+                module.out_proj.bias.copy_(tensor("b_o"))
+        attn_mask = None
+        if "attn_mask" in kwargs:
+            attn_mask = tensor(kwargs["attn_mask"])
+            if attn_mask.dtype == torch.bool:
+                attn_mask = ~attn_mask  # the module's boolean mask is True = masked
+        if kwargs.get("is_causal"):  # the module needs the mask itself, True = masked
+            attn_mask = torch.ones(nq, s, dtype=torch.bool).triu(1)
+        padding = tensor(kwargs["key_padding_mask"]) if "key_padding_mask" in kwargs else None
+        query, key, value = (torch.tensor(inputs[f"mha_{x}"], requires_grad=True)
+                             for x in ("query", "key", "value"))  # fmt: skip
+        y, weights = module(query, key, value, key_padding_mask=padding, attn_mask=attn_mask,
+                            average_attn_weights=False)  # fmt: skip
+        y.backward(tensor("mha_g"))
+        out[f"{name}:output"] = y.detach().numpy()
+        out[f"{name}:weights"] = weights.detach().numpy()
+        for x, t in (("query", query), ("key", key), ("value", value)):
+            out[f"{name}:grad_{x}"] = t.grad.numpy()
+        for pname, p in module.named_parameters():
+            out[f"{name}:grad_{pname}"] = p.grad.numpy()
+    return out
+
+
 # module -> (reference file, inputs, PyTorch's outputs for them). A new module adds one
 # entry (and its two functions above); ``python tests/torch_reference.py <module>``
 # rewrites that module's file only, all of them without an argument.
 REFERENCES = {
+    "attention": (ATTENTION_REFERENCE_FILE, make_attention_inputs, torch_attention_outputs),
     "activations": (REFERENCE_FILE, make_inputs, torch_outputs),
     "losses": (LOSS_REFERENCE_FILE, make_loss_inputs, torch_loss_outputs),
     "numerics": (NUMERICS_REFERENCE_FILE, make_numerics_inputs, torch_numerics_outputs),

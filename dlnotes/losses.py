@@ -11,7 +11,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
 from dlnotes._checks import as_float_array, check_choice, check_real, check_same_shape
-from dlnotes.activations import log_sigmoid, log_softmax, sigmoid, softmax, softplus
+from dlnotes.activations import log_softmax, sigmoid, softmax, softplus
 
 __all__ = [
     "mse_loss", "mse_loss_grad", "mae_loss", "mae_loss_grad", "l1_loss", "l1_loss_grad",
@@ -20,8 +20,9 @@ __all__ = [
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_grad",
     "binary_cross_entropy", "binary_cross_entropy_grad",
     "kl_divergence", "kl_divergence_grad", "hinge_loss", "hinge_loss_grad",
-    "focal_loss", "focal_loss_grad", "triplet_loss", "triplet_loss_grad",
-    "info_nce", "info_nce_grad", "ctc_loss", "ctc_loss_grad", "ctc_alpha",
+    "focal_loss", "focal_loss_grad", "contrastive_loss", "contrastive_loss_grad",
+    "triplet_loss", "triplet_loss_grad",
+    "info_nce", "info_nce_grad", "ctc_loss", "ctc_loss_grad", "ctc_forward",
 ]  # fmt: skip
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -244,15 +245,15 @@ def _binary_inputs(logits, target, logits_name="logits"):
     return logits, target
 
 
-def _log_weight(target, pos_weight):
-    """PyTorch's weight of the -log sigma(x) term: 1 + (pos_weight - 1) * y."""
+def _pos_weight(target, pos_weight):
+    """``pos_weight`` w checked (w >= 0) and broadcast to ``target``; 1.0 when None."""
     if pos_weight is None:
         return 1.0
     pos_weight = as_float_array(pos_weight, "pos_weight")
     if np.any(pos_weight < 0):
         raise ValueError("pos_weight must be >= 0")
     try:
-        return 1.0 + (np.broadcast_to(pos_weight, target.shape) - 1.0) * target
+        return np.broadcast_to(pos_weight, target.shape)
     except ValueError:
         raise ValueError(
             f"pos_weight of shape {pos_weight.shape} does not broadcast to target {target.shape}"
@@ -262,23 +263,30 @@ def _log_weight(target, pos_weight):
 def binary_cross_entropy_with_logits(logits, target, pos_weight=None, reduction="mean"):
     r"""Binary cross-entropy on logits: :math:`-[w\,y\log\sigma(z) + (1-y)\log(1-\sigma(z))]`.
 
-    With :math:`\log(1-\sigma(z)) = \log\sigma(z) - z` this is
-    :math:`(1-y)\,z + (1 + (w-1)y)\,\mathrm{softplus}(-z)`, PyTorch's form: finite for any
-    finite logit (1000 at z = -1000, y = 1). ``pos_weight`` w weighs the positive term.
+    Computed as :math:`(1-y)\,\mathrm{softplus}(z) + w\,y\,\mathrm{softplus}(-z)`, a sum of
+    non-negative terms, so every digit is kept. PyTorch's equal form
+    :math:`(1-y)\,z + (1 + (w-1)y)\,\mathrm{softplus}(-z)` gets the small loss of a
+    negative logit as a difference of large numbers: for y = 0 it is exactly 0 from
+    z = -37 on, where the true loss is :math:`e^z`. ``pos_weight`` w weighs the
+    positive term; both forms are finite for any finite logit (1000 at z = -1000, y = 1).
     """
     logits, target = _binary_inputs(logits, target)
-    weight = _log_weight(target, pos_weight)
-    return _reduce((1.0 - target) * logits + weight * softplus(-logits), reduction)
+    weight = _pos_weight(target, pos_weight)
+    loss = (1.0 - target) * softplus(logits) + weight * target * softplus(-logits)
+    return _reduce(loss, reduction)
 
 
 def binary_cross_entropy_with_logits_grad(logits, target, pos_weight=None, reduction="mean"):
-    r"""Gradient with respect to the logits: :math:`(1-y) - (1 + (w-1)y)\,\sigma(-z)`.
+    r"""Gradient with respect to the logits: :math:`(1-y)\,\sigma(z) - w\,y\,\sigma(-z)`.
 
-    Without ``pos_weight`` this is the familiar :math:`\sigma(z) - y`.
+    Without ``pos_weight`` this is the familiar :math:`\sigma(z) - y`, written so that
+    nothing cancels for a hard target: PyTorch's :math:`(1-y) - (1+(w-1)y)\,\sigma(-z)`
+    is exactly 0 for y = 0 once z < -37, where the gradient is :math:`e^z`.
     """
     logits, target = _binary_inputs(logits, target)
-    weight = _log_weight(target, pos_weight)
-    return _reduce_grad((1.0 - target) - weight * sigmoid(-logits), reduction, logits.size)
+    weight = _pos_weight(target, pos_weight)
+    grad = (1.0 - target) * sigmoid(logits) - weight * target * sigmoid(-logits)
+    return _reduce_grad(grad, reduction, logits.size)
 
 
 def binary_cross_entropy(probs, target, reduction="mean"):
@@ -373,18 +381,18 @@ def kl_divergence_grad(p, q, axis=-1, reduction="mean"):
 
 
 def _focal_parts(logits, target, gamma, alpha):
-    """Shared by the focal loss and its gradient: inputs checked, alpha_t and log(1 - p_t)."""
+    r"""Shared by the focal loss and its gradient: the checked inputs, alpha_t, the
+    cross-entropy and :math:`1 - p_t = y\,\sigma(-z) + (1-y)\,\sigma(z)` (a sum of
+    non-negative terms: never a cancellation)."""
     logits, target = _binary_inputs(logits, target)
     gamma = check_real(gamma, "gamma", minimum=0.0)
     alpha = check_real(alpha, "alpha")
     if alpha > 1.0:
         raise ValueError(f"alpha must be <= 1 (or < 0 to disable it), got {alpha}")
     alpha_t = 1.0 if alpha < 0 else alpha * target + (1.0 - alpha) * (1.0 - target)
-    # 1 - p_t = y sigma(-z) + (1 - y) sigma(z), in log space so that it never underflows
-    with np.errstate(divide="ignore"):  # log 0 = -inf for hard targets, as intended
-        log_m = np.logaddexp(np.log(target) + log_sigmoid(-logits),
-                             np.log1p(-target) + log_sigmoid(logits))  # fmt: skip
-    return logits, target, gamma, alpha_t, log_m
+    ce = binary_cross_entropy_with_logits(logits, target, reduction="none")
+    miss = target * sigmoid(-logits) + (1.0 - target) * sigmoid(logits)
+    return logits, target, gamma, alpha_t, ce, miss
 
 
 def focal_loss(logits, target, gamma=2.0, alpha=0.25, reduction="none"):
@@ -392,32 +400,34 @@ def focal_loss(logits, target, gamma=2.0, alpha=0.25, reduction="none"):
 
     Matches torchvision's ``sigmoid_focal_loss``: BCE-with-logits times
     :math:`(1-p_t)^\gamma`, times :math:`\alpha_t = \alpha y + (1-\alpha)(1-y)` unless
-    ``alpha < 0``; its default reduction is 'none'. The factor is taken in log space,
-    :math:`\exp(\gamma \log(1 - p_t))`, from :math:`\log\sigma` of the logit.
+    ``alpha < 0`` (then :math:`\alpha_t = 1`); its default reduction is 'none'. Both
+    factors are sums of non-negative terms, so the product keeps every digit.
     """
-    logits, target, gamma, alpha_t, log_m = _focal_parts(logits, target, gamma, alpha)
-    ce = binary_cross_entropy_with_logits(logits, target, reduction="none")
-    return _reduce(alpha_t * ce * np.exp(gamma * log_m), reduction)
+    _, _, gamma, alpha_t, ce, miss = _focal_parts(logits, target, gamma, alpha)
+    return _reduce(alpha_t * ce * miss**gamma, reduction)
 
 
 def focal_loss_grad(logits, target, gamma=2.0, alpha=0.25, reduction="none"):
     r"""Gradient of :func:`focal_loss` with respect to the logits.
 
-    :math:`\alpha_t[(\sigma(z) - y)\,m^\gamma + \gamma\,\mathrm{CE}\,(1-2y)\,
-    m^{\gamma-1}\sigma(z)\sigma(-z)]` with :math:`m = 1 - p_t`. The factor
-    :math:`m^{\gamma-1}\sigma(z)\sigma(-z)` is evaluated as one exponential of a sum of
-    logs: for :math:`\gamma < 1`, :math:`m^{\gamma-1}` alone is infinite as
-    :math:`p_t \to 1`, while the product stays finite.
+    With :math:`m = 1 - p_t` and :math:`m' = (1-2y)\,\sigma(z)\sigma(-z)`:
+    :math:`\alpha_t\,m^\gamma\,[(1-y)\sigma(z) - y\sigma(-z) + \gamma\,\mathrm{CE}\,(1-2y)\,r]`
+    where :math:`r = \sigma(z)\sigma(-z)/m = m'/((1-2y)m)` lies in (0, 1]. Factoring
+    :math:`m^\gamma` out of :math:`m^{\gamma-1}m'` keeps the gradient finite for
+    :math:`\gamma < 1`, where :math:`m^{\gamma-1}` alone is infinite as :math:`p_t \to 1`.
+    For a hard target the bracket's terms share one sign: nothing cancels.
     """
-    logits, target, gamma, alpha_t, log_m = _focal_parts(logits, target, gamma, alpha)
-    ce = binary_cross_entropy_with_logits(logits, target, reduction="none")
-    factor = np.exp((gamma - 1.0) * log_m + log_sigmoid(logits) + log_sigmoid(-logits))
-    grad = (sigmoid(logits) - target) * np.exp(gamma * log_m)
-    grad = grad + gamma * ce * (1.0 - 2.0 * target) * factor
-    return _reduce_grad(alpha_t * grad, reduction, logits.size)
+    logits, target, gamma, alpha_t, ce, miss = _focal_parts(logits, target, gamma, alpha)
+    s_pos, s_neg = sigmoid(logits), sigmoid(-logits)
+    # r = s_pos s_neg / m is exactly s_pos for y = 1 and s_neg for y = 0 (with no
+    # rounding, and no 0/0 where m underflows, |z| > 745); a soft target keeps m > 0.
+    hard = target * s_pos + (1.0 - target) * s_neg
+    ratio = np.divide(s_pos * s_neg, miss, out=hard, where=(target > 0) & (target < 1))
+    bracket = (1.0 - target) * s_pos - target * s_neg + gamma * ce * (1.0 - 2.0 * target) * ratio
+    return _reduce_grad(alpha_t * miss**gamma * bracket, reduction, logits.size)
 
 
-# --- Representation learning: triplet, InfoNCE --------------------------------------
+# --- Representation learning: contrastive, triplet, InfoNCE ------------------------
 
 
 def _p_norm(u, p):
@@ -432,6 +442,50 @@ def _p_norm_grad(u, p, norm):
     r"""Gradient of :math:`\|u\|_p`: :math:`\mathrm{sign}(u)(|u|/\|u\|_p)^{p-1}` (0 at u = 0)."""
     safe = np.where(norm > 0, norm, 1.0)[..., None]
     return np.sign(u) * (np.abs(u) / safe) ** (p - 1.0)
+
+
+def _contrastive_parts(x1, x2, y, margin):
+    """Checked inputs of the contrastive loss: the differences x1 - x2, their Euclidean
+    lengths d, where the pairs are similar, and the margin."""
+    x1, x2 = _pair(x1, "x1", x2, "x2")
+    if x1.ndim not in (1, 2):
+        raise ValueError(f"x1 must be (D,) or (N, D) embeddings, got shape {x1.shape}")
+    y = as_float_array(y, "y")
+    if y.shape != x1.shape[:-1]:
+        raise ValueError(f"y must have shape {x1.shape[:-1]} (one label per pair), got {y.shape}")
+    if not np.all((y == 0) | (y == 1)):
+        raise ValueError("y must hold labels 1 (similar) or 0 (dissimilar)")
+    margin = check_real(margin, "margin", minimum=0.0)
+    diff = x1 - x2
+    return diff, _p_norm(diff, 2.0), y == 1, margin
+
+
+def contrastive_loss(x1, x2, y, margin=1.0, reduction="mean"):
+    r"""Pairwise contrastive loss :math:`\tfrac12[y\,d^2 + (1-y)\max(0, m - d)^2]`
+    (Hadsell, Chopra & LeCun 2006), :math:`d = \|x_1 - x_2\|_2`.
+
+    Labels: y = 1 for a similar pair (pulled together), 0 for a dissimilar one (pushed
+    apart until it is at least the margin m away). The paper writes Y = 0 for similar;
+    the 1/2 is the paper's, and makes the gradient of the similar branch exactly
+    :math:`x_1 - x_2`. Rows of ``x1`` (N, D) are the pairs; PyTorch has no such loss.
+    A distance beyond 1.3e154 squares to inf, the correctly rounded value, silently.
+    """
+    _, d, similar, margin = _contrastive_parts(x1, x2, y, margin)
+    with np.errstate(over="ignore"):
+        pull = 0.5 * d**2
+    return _reduce(np.where(similar, pull, 0.5 * np.maximum(margin - d, 0.0) ** 2), reduction)
+
+
+def contrastive_loss_grad(x1, x2, y, margin=1.0, reduction="mean"):
+    r"""Gradient with respect to ``x1``: :math:`x_1 - x_2` for a similar pair,
+    :math:`-\max(0, m - d)\,(x_1 - x_2)/d` for a dissimilar one (the gradient with
+    respect to ``x2`` is its negative). At d = 0 a dissimilar pair has no direction to
+    be pushed in; its (sub)gradient is taken as 0 there.
+    """
+    diff, d, similar, margin = _contrastive_parts(x1, x2, y, margin)
+    push = np.maximum(margin - d, 0.0) / np.where(d > 0, d, 1.0)  # diff is 0 where d is
+    grad = np.where(similar[..., None], diff, -push[..., None] * diff)
+    return _reduce_grad(grad, reduction, d.size)
 
 
 def _triplet_parts(anchor, positive, negative, margin, p, eps):
@@ -550,8 +604,7 @@ def _ctc_setup(log_probs, targets, input_lengths, target_lengths, blank):
             raise ValueError(f"{name} must be >= 0")
     if np.any(input_lengths > steps):
         raise ValueError(f"input_lengths must be <= T = {steps}")
-    if np.any(target_lengths > input_lengths):
-        raise ValueError("a target is longer than its input (target_lengths > input_lengths)")
+    # A target longer than its input is no error: that sequence's loss is inf (no path).
 
     targets = np.asarray(targets)
     if targets.size == 0:  # an empty list has no integer dtype yet
@@ -583,7 +636,7 @@ def _ctc_setup(log_probs, targets, input_lengths, target_lengths, blank):
 
 def _shift(a, k):
     """``a`` moved k places along the last axis, right for k > 0 and left for k < 0, with
-    -inf (log 0) coming in: ``_shift(alpha, 1)[s]`` is ``alpha[s - 1]``."""
+    -inf (log 0) coming in: ``_shift(phi, 1)[s]`` is ``phi[s - 1]``."""
     out = np.full_like(a, -np.inf)
     if k > 0:
         out[..., k:] = a[..., :-k]
@@ -593,27 +646,29 @@ def _shift(a, k):
 
 
 def _ctc_lattices(log_probs, extended, valid, skip, input_lengths, target_lengths):
-    """Forward (alpha) and backward (beta) variables in log space, and the log-likelihoods.
+    """Forward (phi) and backward (psi) variables in log space, and the log-likelihoods.
 
-    alpha[t, b, s]: log-probability of all prefixes of paths of sequence b that are at
-    extended position s after emitting frame t; beta[t, b, s]: the same for the suffixes
-    from frame t on (frame t's emission included in both). Loops run over the frames
-    only: each step updates every sequence and every position at once. Sequences shorter
-    than T keep their values past their end.
+    phi[t, b, s]: log-probability of all prefixes of paths of sequence b that are at
+    extended position s after emitting frame t; psi[t, b, s]: the same for the suffixes
+    from frame t on. Frame t's emission is included in both (Graves's convention), so
+    phi + psi counts it twice. Loops run over the frames only: each step updates every
+    sequence and every position at once. Sequences shorter than T keep their values past
+    their end. A sequence with no path (e.g. a target longer than its input) ends at -inf.
     """
     steps, batch, _ = log_probs.shape
-    emit = log_probs[:, np.arange(batch)[:, None], extended]  # (T, N, S'): log y_t(l'_s)
+    emit = log_probs[:, np.arange(batch)[:, None], extended]  # (T, N, S'): log yhat_t(l'_s)
     emit = np.where(valid, emit, -np.inf)
-    alpha = np.full(emit.shape, -np.inf)
-    beta = np.full(emit.shape, -np.inf)
+    phi = np.full(emit.shape, -np.inf)
+    psi = np.full(emit.shape, -np.inf)
+    empty = np.where(target_lengths == 0, 0.0, -np.inf)  # log p(l) of a 0-frame input
     if steps == 0:
-        return emit, alpha, beta, np.zeros(batch)
-    alpha[0, :, :2] = emit[0, :, :2]  # start in the first blank or on the first label
+        return emit, phi, psi, empty
+    phi[0, :, :2] = emit[0, :, :2]  # start in the first blank or on the first label
     for t in range(1, steps):
-        prev = alpha[t - 1]
+        prev = phi[t - 1]
         stay_or_step = np.logaddexp(prev, _shift(prev, 1))
         arrived = np.logaddexp(stay_or_step, np.where(skip, _shift(prev, 2), -np.inf))
-        alpha[t] = np.where((t < input_lengths)[:, None], arrived + emit[t], prev)
+        phi[t] = np.where((t < input_lengths)[:, None], arrived + emit[t], prev)
 
     last = 2 * target_lengths  # the final blank; the final label sits at last - 1
     rows = np.arange(batch)
@@ -624,18 +679,18 @@ def _ctc_lattices(log_probs, extended, valid, skip, input_lengths, target_length
         if t == steps - 1:
             later = np.full(emit.shape[1:], -np.inf)
         else:
-            nxt = beta[t + 1]  # stay at s, step to s + 1, or skip to s + 2 where allowed
+            nxt = psi[t + 1]  # stay at s, step to s + 1, or skip to s + 2 where allowed
             later = np.logaddexp(nxt, _shift(nxt, -1))
             later = np.logaddexp(later, _shift(np.where(skip, nxt, -np.inf), -2))
         at_end = (t == input_lengths - 1)[:, None]
-        beta[t] = np.where(at_end, np.where(ends, emit[t], -np.inf), later + emit[t])
-        beta[t] = np.where((t < input_lengths)[:, None], beta[t], -np.inf)
+        psi[t] = np.where(at_end, np.where(ends, emit[t], -np.inf), later + emit[t])
+        psi[t] = np.where((t < input_lengths)[:, None], psi[t], -np.inf)
 
-    final = alpha[np.maximum(input_lengths - 1, 0), rows]  # alpha at each sequence's end
+    final = phi[np.maximum(input_lengths - 1, 0), rows]  # phi at each sequence's end
     log_likelihood = np.logaddexp(final[rows, last], np.where(
         target_lengths > 0, final[rows, np.maximum(last - 1, 0)], -np.inf))  # fmt: skip
-    log_likelihood = np.where(input_lengths == 0, 0.0, log_likelihood)  # empty both
-    return emit, alpha, beta, log_likelihood
+    log_likelihood = np.where(input_lengths == 0, empty, log_likelihood)
+    return emit, phi, psi, log_likelihood
 
 
 def _ctc_scale(target_lengths, reduction):
@@ -650,19 +705,20 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
              zero_infinity=False):  # fmt: skip
     r"""Connectionist temporal classification loss (Graves et al. 2006).
 
-    :math:`-\log \sum_{\pi \in \mathcal B^{-1}(l)} \prod_t y_t(\pi_t)`: the sum over every
+    :math:`-\log \sum_{\pi \in \mathcal B^{-1}(l)} \prod_t \hat y_t(\pi_t)`: the sum over every
     frame-level path that collapses (merge repeats, drop blanks) to the target l,
     computed by the forward recursion in log space. Layout as PyTorch: ``log_probs`` is
     (T, N, C) and already log-softmaxed; ``targets`` padded (N, S) or concatenated 1-D.
     'mean' divides each loss by its target length (at least 1), then averages over the
-    batch. An infeasible alignment (T < L + number of adjacent repeats) has an infinite
-    loss, or 0 with ``zero_infinity``.
+    batch. An infeasible alignment (fewer frames than L + number of adjacent repeats,
+    e.g. a target longer than its input) gives that sequence an infinite loss, or 0 with
+    ``zero_infinity``, as PyTorch does; the other sequences are unaffected.
     """
     *parts, input_lengths, target_lengths = _ctc_setup(
         log_probs, targets, input_lengths, target_lengths, blank
     )
     *_, log_likelihood = _ctc_lattices(*parts, input_lengths, target_lengths)
-    losses = -log_likelihood
+    losses = -log_likelihood + 0.0  # + 0.0 turns the -0.0 of an empty sequence into 0.0
     if zero_infinity:
         losses = np.where(np.isinf(losses), 0.0, losses)
     weighted = losses * _ctc_scale(target_lengths, reduction)
@@ -673,23 +729,24 @@ def ctc_loss_grad(log_probs, targets, input_lengths, target_lengths, blank=0,
                   reduction="mean", zero_infinity=False):  # fmt: skip
     r"""Gradient of :func:`ctc_loss` with respect to ``log_probs`` as free inputs.
 
-    It is minus the posterior occupancy :math:`\gamma_t(k)`, the probability that a path
+    It is minus the posterior occupancy :math:`\omega_t(k)`, the probability that a path
     of the target emits class k at frame t: :math:`\sum_{s: l'_s = k}
-    \exp(\alpha_t(s) + \beta_t(s) - \log y_t(l'_s) - \log p(l))`, weighted as the
+    \exp(\phi_t(s) + \psi_t(s) - \log \hat y_t(l'_s) - \log p(l))`, weighted as the
     reduction weighs the loss. PyTorch reports the gradient with respect to the logits
     before log_softmax instead, which is ``softmax(logits) - occupancy`` (see the
-    chapter). Frames past a sequence's end, and sequences with an infinite loss (whose
-    gradient is undefined), get 0.
+    chapter). Frames past a sequence's end get 0, and so does a sequence with an
+    infinite loss, whose gradient is undefined: PyTorch returns NaN there unless
+    ``zero_infinity`` (then 0), and one such sequence must not spoil the batch.
     """
     log_probs, extended, valid, skip, input_lengths, target_lengths = _ctc_setup(
         log_probs, targets, input_lengths, target_lengths, blank
     )
-    emit, alpha, beta, log_likelihood = _ctc_lattices(
+    emit, phi, psi, log_likelihood = _ctc_lattices(
         log_probs, extended, valid, skip, input_lengths, target_lengths
     )
     feasible = np.isfinite(log_likelihood)
     with np.errstate(invalid="ignore"):  # -inf - -inf off the lattice: zeroed just below
-        log_post = alpha + beta - emit - np.where(feasible, log_likelihood, 0.0)[:, None]
+        log_post = phi + psi - emit - np.where(feasible, log_likelihood, 0.0)[:, None]
     post = np.where(np.isfinite(emit) & feasible[:, None], np.exp(log_post), 0.0)
     occupancy = np.zeros_like(log_probs)
     steps, batch, width = post.shape
@@ -700,8 +757,8 @@ def ctc_loss_grad(log_probs, targets, input_lengths, target_lengths, blank=0,
     return -occupancy * weight[None, :, None]
 
 
-def ctc_alpha(log_probs, target, blank=0):
-    r"""The forward lattice of one sequence: :math:`\alpha_t(s)`, shape (T, 2L + 1).
+def ctc_forward(log_probs, target, blank=0):
+    r"""The forward lattice of one sequence: :math:`\log\phi_t(s)`, shape (T, 2L + 1).
 
     ``log_probs`` is (T, C) and ``target`` a 1-D label sequence; for the chapter's figure.
     """
@@ -711,5 +768,5 @@ def ctc_alpha(log_probs, target, blank=0):
         raise ValueError(f"log_probs must be (T, C), got shape {log_probs.shape}")
     parts = _ctc_setup(log_probs[:, None, :], target[None, :], [len(log_probs)],
                        [len(target)], blank)  # fmt: skip
-    _, alpha, _, _ = _ctc_lattices(*parts)
-    return alpha[:, 0, :]
+    _, phi, _, _ = _ctc_lattices(*parts)
+    return phi[:, 0, :]

@@ -166,6 +166,16 @@ LOSSES = {
 }  # fmt: skip
 REDUCTIONS = ("mean", "sum", "none")
 CTC_SIZE = {"T": 50, "N": 16, "C": 20, "S": 30}  # PyTorch's own test size
+# A batch where only sequence 0 has a path: 1's target is longer than its input, 2's
+# repeats need 5 frames in 4, 3 has no frame for its one label. Loss inf (0 with
+# zero_infinity) for those, per sequence.
+CTC_INFEASIBLE = {
+    "ctc_bad_targets": np.array(
+        [[1, 2, 0, 0, 0], [1, 2, 3, 4, 1], [2, 2, 2, 0, 0], [3, 0, 0, 0, 0]]
+    ),
+    "ctc_bad_input_lengths": np.array([6, 3, 4, 0]),
+    "ctc_bad_target_lengths": np.array([2, 5, 3, 1]),
+}
 
 
 def make_loss_inputs():
@@ -209,6 +219,8 @@ def make_loss_inputs():
         "ctc_targets": ctc_targets,
         "ctc_input_lengths": input_lengths,
         "ctc_target_lengths": target_lengths,
+        "ctc_bad_logits": rng.normal(size=(6, 4, 5)),
+        **CTC_INFEASIBLE,
     }
 
 
@@ -280,6 +292,18 @@ def torch_loss_outputs(inputs):
         loss.sum().backward()
         out[f"ctc:{reduction}:value"] = loss.detach().numpy()
         out[f"ctc:{reduction}:grad_logits"] = logits.grad.numpy()
+
+    logits = torch.tensor(inputs["ctc_bad_logits"], requires_grad=True)
+    bad_args = [torch.tensor(v) for v in CTC_INFEASIBLE.values()]
+    for zero_infinity in (False, True):  # without it, PyTorch's gradient there is NaN
+        for reduction in REDUCTIONS:
+            logits.grad = None
+            loss = F.ctc_loss(logits.log_softmax(-1), *bad_args, reduction=reduction,
+                              zero_infinity=zero_infinity)  # fmt: skip
+            loss.sum().backward()
+            key = f"ctc_infeasible:{zero_infinity}:{reduction}"
+            out[f"{key}:value"] = loss.detach().numpy()
+            out[f"{key}:grad_logits"] = logits.grad.numpy()
     return out
 
 

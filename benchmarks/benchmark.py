@@ -26,7 +26,9 @@ import numpy as np
 from scipy.special import erfc
 
 from dlnotes import activations as A
+from dlnotes import attention as At
 from dlnotes import losses as L
+from dlnotes import numerics as Num
 
 N = 10**6
 TARGET_VS_EXP = 3.0
@@ -115,6 +117,69 @@ def losses_against_torch():
         print(f"{label:<18}{mine / reference:>13.2f}{target:>8.0f}x")
 
 
+def attention_against_torch():
+    """SDPA forward and multi-head attention forward + backward: ratios to PyTorch."""
+    try:
+        import torch
+    except ImportError:
+        print("\nattention: torch is not installed, no comparison")
+        return
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(2)
+    q, k, v = (rng.normal(size=(4, 8, 256, 64)) for _ in range(3))  # (n, h, l, e)
+    tq, tk, tv = (torch.from_numpy(a) for a in (q, k, v))
+    n, length, d, h = 4, 128, 256, 8
+    x, g = rng.normal(size=(n, length, d)), rng.normal(size=(n, length, d))
+    w = [rng.normal(scale=d**-0.5, size=(d, d)) for _ in range(4)]
+    b = [rng.normal(size=d) for _ in range(4)]
+    module = torch.nn.MultiheadAttention(d, h, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        module.in_proj_weight.copy_(torch.from_numpy(np.concatenate([m.T for m in w[:3]])))
+        module.in_proj_bias.copy_(torch.from_numpy(np.concatenate(b[:3])))
+        module.out_proj.weight.copy_(torch.from_numpy(w[3].T))
+        module.out_proj.bias.copy_(torch.from_numpy(b[3]))
+    tx, tg = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(g)
+
+    def ours_mha():
+        At.multi_head_attention(x, x, x, h, *w, *b)
+        return At.multi_head_attention_grad(x, x, x, h, *w, g, *b)
+
+    def torch_mha():
+        module.zero_grad()
+        tx.grad = None
+        out, _ = module(tx, tx, tx, need_weights=True, average_attn_weights=False)
+        out.backward(tg)
+
+    def torch_sdpa():
+        with torch.no_grad():
+            return torch.nn.functional.scaled_dot_product_attention(tq, tk, tv)
+
+    print("\nattention                            ours / torch  target")
+    for label, ours, theirs, target in (
+        ("sdpa forward (4, 8, 256, 64)", lambda: At.scaled_dot_product_attention(q, k, v),
+         torch_sdpa, 2.0),
+        ("mha fwd+bwd (4, 128, 256), h=8", ours_mha, torch_mha, 3.0),
+    ):  # fmt: skip
+        mine, reference = best_times(ours, theirs, repeat=7, number=1)
+        print(f"{label:<37}{mine / reference:>12.2f}{target:>8.0f}x")
+
+
+def numerics_against_torch():
+    """logsumexp over the last axis of a (1000, 1000) array: ratio to torch.logsumexp."""
+    try:
+        import torch
+    except ImportError:
+        print("\nnumerics: torch is not installed, no comparison")
+        return
+    torch.set_num_threads(1)
+    z = np.random.default_rng(3).normal(scale=10.0, size=(1000, 1000))
+    tz = torch.from_numpy(z)
+    mine, reference = best_times(lambda: Num.logsumexp(z, axis=-1),
+                                 lambda: torch.logsumexp(tz, dim=-1))  # fmt: skip
+    print("\nnumerics                    ours / torch  target")
+    print(f"{'logsumexp (1000, 1000)':<28}{mine / reference:>12.2f}{2.0:>8.0f}x")
+
+
 def main():
     x = np.random.default_rng(0).normal(scale=3.0, size=N)
     print("10^6 float64 values; ratios to np.exp on the same array and to PyTorch (1 thread)")
@@ -139,6 +204,8 @@ def main():
     exp_time, erfc_time = best_times(lambda: np.exp(x), lambda: erfc(x))
     print(f"scipy.special.erfc alone: {erfc_time / exp_time:.2f} x np.exp (exact GELU's floor)")
     losses_against_torch()
+    attention_against_torch()
+    numerics_against_torch()
 
 
 if __name__ == "__main__":

@@ -463,6 +463,82 @@ def torch_regularization_outputs(inputs):
     return out
 
 
+# --- Initializers -------------------------------------------------------------------
+
+INITIALIZERS_REFERENCE_FILE = Path(__file__).parent / "reference" / "initializers_torch.npz"
+
+# Weight shapes in dlnotes' layout (*receptive_field, in, out); torch_layout() gives
+# PyTorch's (out, in, *receptive_field).
+FAN_SHAPES = [(5, 3), (3, 5), (1, 1), (7, 4, 6), (3, 3, 16, 32), (2, 3, 4, 5, 6)]
+# (nonlinearity, param) for calculate_gain; None is PyTorch's default param.
+GAIN_CASES = [("linear", None), ("conv1d", None), ("conv2d", None), ("conv3d", None),
+              ("conv_transpose1d", None), ("conv_transpose2d", None),
+              ("conv_transpose3d", None), ("sigmoid", None), ("tanh", None), ("relu", None),
+              ("relu", 0.3), ("leaky_relu", None), ("leaky_relu", 0.2), ("leaky_relu", 5**0.5),
+              ("leaky_relu", -0.5), ("leaky_relu", 3), ("selu", None)]  # fmt: skip
+# name -> (dlnotes.initializers function, keyword arguments, shape in dlnotes' layout).
+# PyTorch's function has the same name plus "_" and the same arguments and fills the
+# shape in its own layout. Fan-in 128 against fan-out 16: a swapped convention would
+# change a Kaiming variance 8-fold.
+INITIALIZERS = {
+    "xavier_uniform": ("xavier_uniform", {}, (128, 16)),
+    "xavier_normal_tanh": ("xavier_normal", {"gain": 5.0 / 3.0}, (128, 16)),
+    "kaiming_uniform": ("kaiming_uniform", {}, (128, 16)),
+    "kaiming_uniform_a_sqrt5": ("kaiming_uniform", {"a": 5**0.5}, (128, 16)),
+    "kaiming_uniform_conv_relu": ("kaiming_uniform", {"nonlinearity": "relu"}, (3, 3, 16, 8)),
+    "kaiming_normal": ("kaiming_normal", {}, (128, 16)),
+    "kaiming_normal_fan_out": ("kaiming_normal", {"mode": "fan_out"}, (128, 16)),
+    "kaiming_normal_leaky_0.2": ("kaiming_normal", {"a": 0.2}, (128, 16)),
+    "kaiming_normal_linear": ("kaiming_normal", {"nonlinearity": "linear"}, (128, 16)),
+    "trunc_normal": ("trunc_normal", {"mean": 0.5, "std": 2.0, "a": -1.0, "b": 3.0}, (128, 16)),
+    "orthogonal_tall": ("orthogonal", {"gain": 2.0}, (128, 16)),
+    "orthogonal_wide_conv": ("orthogonal", {}, (2, 2, 3, 40)),
+}
+LINEAR_LAYER_SIZE = (128, 16)  # torch.nn.Linear(in_features, out_features)
+
+
+def torch_layout(shape):
+    """PyTorch's shape (out, in, *receptive_field) of a dlnotes weight shape."""
+    return (shape[-1], shape[-2], *shape[:-2])
+
+
+def from_torch_layout(weight):
+    """A PyTorch weight (out, in, *receptive_field) in dlnotes' layout (..., in, out)."""
+    return np.transpose(weight, (*range(2, weight.ndim), 1, 0))
+
+
+def make_initializers_inputs():
+    """The inputs of every initializer comparison (the cases above, as arrays)."""
+    return {
+        "fan_shapes": np.array([repr(s) for s in FAN_SHAPES]),
+        "gain_names": np.array([name for name, _ in GAIN_CASES]),
+        "gain_params": np.array([np.nan if p is None else p for _, p in GAIN_CASES]),
+        "seed": np.array(2025_10_05),
+    }
+
+
+def torch_initializers_outputs(inputs):
+    """Fans, gains and samples of torch.nn.init (samples in dlnotes' layout)."""
+    import torch
+
+    out = {"torch_version": np.array(torch.__version__)}
+    out["fans"] = np.array([
+        torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(torch_layout(s)))
+        for s in FAN_SHAPES
+    ])  # fmt: skip
+    out["gains"] = np.array([torch.nn.init.calculate_gain(n, p) for n, p in GAIN_CASES])
+    generator = torch.Generator().manual_seed(int(inputs["seed"]))
+    for name, (fname, kwargs, shape) in INITIALIZERS.items():
+        weight = torch.empty(torch_layout(shape), dtype=torch.float64)
+        getattr(torch.nn.init, fname + "_")(weight, **kwargs, generator=generator)
+        out[f"{name}:sample"] = from_torch_layout(weight.numpy())
+    torch.manual_seed(int(inputs["seed"]))  # nn.Linear draws from the global generator
+    layer = torch.nn.Linear(*LINEAR_LAYER_SIZE, dtype=torch.float64)
+    out["linear:weight"] = from_torch_layout(layer.weight.detach().numpy())
+    out["linear:bias"] = layer.bias.detach().numpy()
+    return out
+
+
 # --- Attention ----------------------------------------------------------------------
 
 ATTENTION_REFERENCE_FILE = Path(__file__).parent / "reference" / "attention_torch.npz"
@@ -598,6 +674,11 @@ REFERENCES = {
         REGULARIZATION_REFERENCE_FILE,
         make_regularization_inputs,
         torch_regularization_outputs,
+    ),
+    "initializers": (
+        INITIALIZERS_REFERENCE_FILE,
+        make_initializers_inputs,
+        torch_initializers_outputs,
     ),
 }
 

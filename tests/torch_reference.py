@@ -662,6 +662,139 @@ def torch_attention_outputs(inputs):
     return out
 
 
+# --- Normalization ------------------------------------------------------------------
+
+NORMALIZATION_REFERENCE_FILE = Path(__file__).parent / "reference" / "normalization_torch.npz"
+
+# name -> (dlnotes.normalization function, input key, keyword arguments, parameters as
+# argument name -> input key). Compared: the value, and the gradients of x and of each
+# parameter given, for the upstream gradient "g_" + input key.
+NORMS = {
+    "batch_norm": ("batch_norm", "x4d", {}, {"weight": "w3", "bias": "b3"}),
+    "batch_norm_plain": ("batch_norm", "x4d", {}, {}),
+    "batch_norm_nc_weight": ("batch_norm", "x2d", {}, {"weight": "w3"}),
+    "batch_norm_nc_eps": ("batch_norm", "x2d", {"eps": 0.1}, {"bias": "b3"}),
+    "instance_norm": ("instance_norm", "x4d", {}, {"weight": "w3", "bias": "b3"}),
+    "instance_norm_plain": ("instance_norm", "x3d", {}, {}),
+    "group_norm_1": ("group_norm", "x3d", {"num_groups": 1}, {"weight": "w6", "bias": "b6"}),
+    "group_norm_2": ("group_norm", "x3d", {"num_groups": 2}, {"weight": "w6", "bias": "b6"}),
+    "group_norm_3_plain": ("group_norm", "x3d", {"num_groups": 3}, {}),
+    "group_norm_6": ("group_norm", "x3d", {"num_groups": 6}, {"weight": "w6"}),
+    "layer_norm": ("layer_norm", "x3d", {"normalized_shape": (5,)},
+                   {"weight": "w5", "bias": "b5"}),
+    "layer_norm_2_axes": ("layer_norm", "x3d", {"normalized_shape": (6, 5)},
+                          {"weight": "w65", "bias": "b65"}),
+    "layer_norm_plain": ("layer_norm", "x2d", {"normalized_shape": (3,)}, {}),
+    "rms_norm": ("rms_norm", "x3d", {"normalized_shape": (5,)}, {"weight": "w5"}),
+    "rms_norm_2_axes_eps": ("rms_norm", "x3d", {"normalized_shape": (6, 5), "eps": 1e-3}, {}),
+}  # fmt: skip
+
+# name -> (v key, g key, dim). PyTorch's torch._weight_norm reads dim=-1 as "one norm over
+# the whole tensor", which dlnotes spells dim=None. Upstream gradient: "gw_" + v key.
+WEIGHT_NORMS = {
+    "weight_norm_dim0": ("v2d", "g_rows", 0),
+    "weight_norm_dim1": ("v2d", "g_cols", 1),  # one length per output unit of (in, out)
+    "weight_norm_whole": ("v2d", "g_whole", None),
+    "weight_norm_conv": ("v4d", "g_conv", 0),
+}
+
+# nn.BatchNorm2d over several training steps: name -> (momentum, affine).
+BATCHNORM_LAYERS = {"momentum_0.1": (0.1, True), "cumulative": (None, True),
+                    "momentum_0.5_no_affine": (0.5, False)}  # fmt: skip
+
+
+def make_normalization_inputs():
+    """Inputs of the chapter-4 comparisons, deterministic."""
+    rng = np.random.default_rng(2026_04_04)
+    channel = np.array([1.0, 3.0, 0.01])[:, None, None]
+    x4d = rng.normal(size=(4, 3, 5, 2)) * channel + np.array([0.0, -2.0, 1e3])[:, None, None]
+    x2d = rng.normal(size=(6, 3))
+    x2d[:, 1] = 2.5  # a constant channel: variance 0, output 0
+    x3d = rng.normal(size=(3, 6, 5)) * 2.0 + 0.5
+    v4d = rng.normal(size=(6, 3, 2, 2))
+    steps = rng.normal(size=(5, 8, 3, 2, 2)) * channel + np.array([1.0, -1.0, 4.0])[:, None, None]
+    inputs = {
+        "x4d": x4d, "x2d": x2d, "x3d": x3d,
+        "w3": rng.normal(size=3), "b3": rng.normal(size=3),
+        "w6": rng.normal(size=6), "b6": rng.normal(size=6),
+        "w5": rng.normal(size=5), "b5": rng.normal(size=5),
+        "w65": rng.normal(size=(6, 5)), "b65": rng.normal(size=(6, 5)),
+        "v2d": rng.normal(size=(5, 4)), "v4d": v4d,
+        "g_rows": rng.uniform(0.5, 2.0, size=(5, 1)), "g_cols": rng.uniform(0.5, 2.0, size=(1, 4)),
+        "g_whole": np.array([[1.7]]), "g_conv": rng.uniform(0.5, 2.0, size=(6, 1, 1, 1)),
+        "bn_steps": steps, "bn_eval": rng.normal(size=(2, 3, 2, 2)) * 2.0,
+    }  # fmt: skip
+    for key in ("x4d", "x2d", "x3d", "bn_eval"):
+        inputs["g_" + key] = rng.normal(size=inputs[key].shape)
+    for key in ("v2d", "v4d"):
+        inputs["gw_" + key] = rng.normal(size=inputs[key].shape)
+    inputs["g_bn_steps"] = rng.normal(size=steps.shape[1:])
+    return inputs
+
+
+def torch_normalization_outputs(inputs):
+    """torch.nn.functional's norms, torch._weight_norm and nn.BatchNorm2d, with autograd."""
+    import torch
+    import torch.nn.functional as F
+
+    def tensor(key):
+        return torch.tensor(inputs[key], requires_grad=True)
+
+    def torch_norm(fname, x, kwargs, weight, bias):
+        if fname == "batch_norm":
+            return F.batch_norm(x, None, None, weight, bias, training=True, **kwargs)
+        if fname == "instance_norm":
+            return F.instance_norm(x, weight=weight, bias=bias, **kwargs)
+        if fname == "group_norm":
+            # (F.group_norm's backward fails for a bias without a weight: not used here)
+            return F.group_norm(x, kwargs["num_groups"], weight, bias)
+        if fname == "layer_norm":
+            return F.layer_norm(x, kwargs["normalized_shape"], weight, bias)
+        return F.rms_norm(x, kwargs["normalized_shape"], weight, eps=kwargs.get("eps"))
+
+    out = {"torch_version": np.array(torch.__version__)}
+    for name, (fname, x_key, kwargs, params) in NORMS.items():
+        x = tensor(x_key)
+        given = {arg: tensor(key) for arg, key in params.items()}
+        y = torch_norm(fname, x, kwargs, given.get("weight"), given.get("bias"))
+        y.backward(torch.tensor(inputs["g_" + x_key]))
+        out[f"{name}:value"] = y.detach().numpy()
+        out[f"{name}:grad_x"] = x.grad.numpy()
+        for arg, t in given.items():
+            out[f"{name}:grad_{arg}"] = t.grad.numpy()
+
+    for name, (v_key, g_key, dim) in WEIGHT_NORMS.items():
+        v, g = tensor(v_key), tensor(g_key)
+        w = torch._weight_norm(v, g, -1 if dim is None else dim)
+        w.backward(torch.tensor(inputs["gw_" + v_key]))
+        out[f"{name}:value"] = w.detach().numpy()
+        out[f"{name}:grad_v"] = v.grad.numpy()
+        out[f"{name}:grad_g"] = g.grad.numpy()
+
+    for name, (momentum, affine) in BATCHNORM_LAYERS.items():
+        layer = torch.nn.BatchNorm2d(3, momentum=momentum, affine=affine).double()
+        if affine:
+            with torch.no_grad():
+                layer.weight.copy_(torch.tensor(inputs["w3"]))
+                layer.bias.copy_(torch.tensor(inputs["b3"]))
+        for step, batch in enumerate(inputs["bn_steps"]):
+            x = torch.tensor(batch, requires_grad=True)
+            y = layer(x)
+            out[f"bn_layer:{name}:{step}:value"] = y.detach().numpy()
+            out[f"bn_layer:{name}:{step}:running_mean"] = layer.running_mean.numpy().copy()
+            out[f"bn_layer:{name}:{step}:running_var"] = layer.running_var.numpy().copy()
+        layer.eval()
+        x = tensor("bn_eval")
+        y = layer(x)
+        y.backward(torch.tensor(inputs["g_bn_eval"]))
+        out[f"bn_layer:{name}:eval:value"] = y.detach().numpy()
+        out[f"bn_layer:{name}:eval:grad_x"] = x.grad.numpy()
+        if affine:
+            out[f"bn_layer:{name}:eval:grad_weight"] = layer.weight.grad.numpy()
+            out[f"bn_layer:{name}:eval:grad_bias"] = layer.bias.grad.numpy()
+    return out
+
+
 # module -> (reference file, inputs, PyTorch's outputs for them). A new module adds one
 # entry (and its two functions above); ``python tests/torch_reference.py <module>``
 # rewrites that module's file only, all of them without an argument.
@@ -669,6 +802,11 @@ REFERENCES = {
     "attention": (ATTENTION_REFERENCE_FILE, make_attention_inputs, torch_attention_outputs),
     "activations": (REFERENCE_FILE, make_inputs, torch_outputs),
     "losses": (LOSS_REFERENCE_FILE, make_loss_inputs, torch_loss_outputs),
+    "normalization": (
+        NORMALIZATION_REFERENCE_FILE,
+        make_normalization_inputs,
+        torch_normalization_outputs,
+    ),
     "numerics": (NUMERICS_REFERENCE_FILE, make_numerics_inputs, torch_numerics_outputs),
     "regularization": (
         REGULARIZATION_REFERENCE_FILE,

@@ -795,6 +795,96 @@ def torch_normalization_outputs(inputs):
     return out
 
 
+# --- Similarity and distances -------------------------------------------------------
+
+SIMILARITY_REFERENCE_FILE = Path(__file__).parent / "reference" / "similarity_torch.npz"
+
+# name -> (dlnotes.similarity function, names of its two array arguments, keyword
+# arguments). Compared on value and on both gradients for the upstream gradient ``g_<x>``.
+# PyTorch's eps conventions do not bite on these inputs (norms far above 1e-8; the eps of
+# F.pairwise_distance is put into x beforehand: ``x_shifted`` = x + 1e-6).
+SIMILARITY = {
+    "dot": ("dot", ("x", "y"), {}),
+    "cosine": ("cosine_similarity", ("x", "y"), {}),
+    "cosine_broadcast": ("cosine_similarity", ("x", "y_row"), {}),
+    "cosine_axis0": ("cosine_similarity", ("x", "y"), {"axis": 0}),
+    "euclidean": ("euclidean_distance", ("x", "y"), {}),
+    "pairwise_distance": ("euclidean_distance", ("x_shifted", "y"), {}),
+    "manhattan": ("manhattan_distance", ("x", "y"), {}),
+    "minkowski_3": ("minkowski_distance", ("x", "y"), {"p": 3.0}),
+    "minkowski_inf": ("minkowski_distance", ("x", "y"), {"p": float("inf")}),
+    "mahalanobis": ("mahalanobis_distance", ("x", "y"), {"cov": "cov"}),
+}
+# name -> (metric, torch.cdist p or None for cosine). Compared for X (n, D) against Y.
+CDIST = {"euclidean": 2.0, "sqeuclidean": 2.0, "manhattan": 1.0, "cosine": None}
+
+
+def make_similarity_inputs():
+    """The inputs of every similarity comparison, deterministic."""
+    rng = np.random.default_rng(2025_10_06)
+    x, y = rng.normal(size=(6, 8)), rng.normal(size=(6, 8))
+    a = rng.normal(size=(8, 8))
+    inputs = {
+        "x": x,
+        "y": y,
+        "y_row": rng.normal(size=8),
+        "x_shifted": x + 1e-6,
+        "cov": a @ a.T / 8 + 0.5 * np.eye(8),
+        "X": rng.normal(size=(7, 5)),
+        "Y": rng.normal(size=(9, 5)),
+        "G": rng.normal(size=(7, 9)),
+    }
+    for name in SIMILARITY:  # the upstream gradient, one value per pair
+        inputs[f"g_{name}"] = rng.normal(size=8 if name == "cosine_axis0" else 6)
+    return inputs
+
+
+def torch_similarity_outputs(inputs):
+    """Every similarity comparison computed with PyTorch; returns name -> array."""
+    import torch
+    import torch.nn.functional as F
+
+    inf = float("inf")
+
+    def mahalanobis(u, v, cov):
+        diff = u - v
+        return torch.sqrt(torch.sum(diff * torch.linalg.solve(cov, diff.T).T, dim=-1))
+
+    torch_functions = {
+        "dot": lambda u, v: torch.sum(u * v, dim=-1),
+        "cosine": lambda u, v: F.cosine_similarity(u, v, dim=-1),
+        "cosine_broadcast": lambda u, v: F.cosine_similarity(u, v, dim=-1),
+        "cosine_axis0": lambda u, v: F.cosine_similarity(u, v, dim=0),
+        "euclidean": lambda u, v: torch.linalg.vector_norm(u - v, dim=-1),
+        "pairwise_distance": lambda u, v: F.pairwise_distance(u - 1e-6, v),
+        "manhattan": lambda u, v: torch.linalg.vector_norm(u - v, ord=1, dim=-1),
+        "minkowski_3": lambda u, v: torch.linalg.vector_norm(u - v, ord=3, dim=-1),
+        "minkowski_inf": lambda u, v: torch.linalg.vector_norm(u - v, ord=inf, dim=-1),
+        "mahalanobis": lambda u, v: mahalanobis(u, v, torch.tensor(inputs["cov"])),
+    }
+    assert set(torch_functions) == set(SIMILARITY)
+
+    out = {"torch_version": np.array(torch.__version__)}
+    for name, (_, arg_names, _) in SIMILARITY.items():
+        u, v = (torch.tensor(inputs[k], requires_grad=True) for k in arg_names)
+        value = torch_functions[name](u, v)
+        value.backward(torch.tensor(inputs[f"g_{name}"]))
+        out[f"{name}:value"] = value.detach().numpy()
+        out[f"{name}:grad_x"], out[f"{name}:grad_y"] = u.grad.numpy(), v.grad.numpy()
+    for metric, p in CDIST.items():
+        u, v = (torch.tensor(inputs[k], requires_grad=True) for k in ("X", "Y"))
+        if p is None:
+            dist = 1 - F.cosine_similarity(u[:, None, :], v[None, :, :], dim=-1)
+        else:  # the direct differences, not the Gram identity (torch's default past 25 rows)
+            dist = torch.cdist(u, v, p=p, compute_mode="donot_use_mm_for_euclid_dist")
+            dist = dist**2 if metric == "sqeuclidean" else dist
+        dist.backward(torch.tensor(inputs["G"]))
+        out[f"cdist_{metric}:value"] = dist.detach().numpy()
+        out[f"cdist_{metric}:grad_x"] = u.grad.numpy()
+        out[f"cdist_{metric}:grad_y"] = v.grad.numpy()
+    return out
+
+
 # module -> (reference file, inputs, PyTorch's outputs for them). A new module adds one
 # entry (and its two functions above); ``python tests/torch_reference.py <module>``
 # rewrites that module's file only, all of them without an argument.
@@ -817,6 +907,11 @@ REFERENCES = {
         INITIALIZERS_REFERENCE_FILE,
         make_initializers_inputs,
         torch_initializers_outputs,
+    ),
+    "similarity": (
+        SIMILARITY_REFERENCE_FILE,
+        make_similarity_inputs,
+        torch_similarity_outputs,
     ),
 }
 

@@ -2,8 +2,12 @@
 
 Serves ``_build/html`` on localhost and checks each page: no console error, no failed
 request, no request to any other host (the book must work offline), every formula
-rendered by the bundled MathJax, every image loaded. Saves a screenshot of each page in
-``_build/screenshots/`` for review, and checks that the search finds a Chinese term.
+rendered by the bundled MathJax, every image loaded; and the layout at 1280 px: no stray
+space between Chinese characters, every display equation and every code line whole in its
+column. A phone pass (390 x 844) checks that no page scrolls sideways, that equations, code
+and tables too wide for the column scroll in their own box, and that figures fit. Saves a
+screenshot of each page in ``_build/screenshots/`` (``phone_*`` for the phone) for review,
+and checks that the search finds a Chinese term.
 
 Needs a built book (``make book``) and Debian's chromium (``make system-deps``); without
 them the tests are skipped with the reason -- unless DLNOTES_REQUIRE_BROWSER is set, as
@@ -28,6 +32,92 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]  # fmt: skip
+
+
+# Chinese text: CJK punctuation, ideographs (with extension A), fullwidth forms
+CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
+# pages whose equations have been split to fit a phone: at most one display in five wider
+FIT_ON_A_PHONE = []
+# the smallest figure text (tick labels, legends) a phone reader can read, in CSS px
+LEGIBLE_PX = 10
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+# the layout checks run on everything a reader can unfold: hidden cells and dropdowns
+EXPAND_ALL = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  document.querySelectorAll('button.toggle-button[aria-expanded=false]').forEach(b => b.click());
+}"""
+# whitespace between two CJK characters in the text of the innermost text blocks, with
+# math and code counted as a non-CJK character
+STRAY_SPACES = r"""cjk => {
+  const blocks = 'p, li, dt, dd, figcaption, td, th, caption, h1, h2, h3, h4';
+  const pair = new RegExp('[' + cjk + ']\\s+[' + cjk + ']', 'u');
+  const skip = 'mjx-container, .math, code, pre, kbd, script, style, .headerlink';
+  const found = [];
+  for (const block of document.querySelector('article').querySelectorAll(blocks)) {
+    if (block.querySelector(blocks)) continue;
+    let text = '';
+    const walker = document.createTreeWalker(block, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      if (!n.parentElement.closest(skip)) text += n.data;
+      else if (!text.endsWith('…')) text += '…';  // stands for the formula or code
+    }
+    const match = text.match(pair);
+    if (match) found.push(text.slice(Math.max(0, match.index - 12), match.index + 14).trim());
+  }
+  return found;
+}"""
+# display equations: the formula's width against its scroll box (beside the number) and
+# against the column; where it scrolls; and whether the number overlaps the box
+EQUATIONS = r"""() => [...document.querySelectorAll('mjx-container[display]')].map(box => {
+  const math = box.closest('div.math') || box.parentElement;
+  const item = MathJax.startup.document.getMathItemsWithin(box)[0];
+  const number = math.querySelector('.eqno');
+  const [b, n] = [box.getBoundingClientRect(), number && number.getBoundingClientRect()];
+  return {
+    name: math.id || (item ? item.math.trim().slice(0, 50) : '?'),
+    width: Math.ceil(box.querySelector('mjx-math').getBoundingClientRect().width),
+    box: box.clientWidth, scroll: box.scrollWidth, column: math.clientWidth,
+    scrolls: ['auto', 'scroll'].includes(getComputedStyle(box).overflowX),
+    cue: getComputedStyle(box).backgroundImage.includes('gradient'),
+    overlaps: !!n && n.width > 0 && n.left < b.right - 1 && b.left < n.right - 1,
+  };
+})"""
+# code blocks (listings and cells) whose longest line does not fit
+CODE = """() => [...document.querySelectorAll('div.highlight pre')].map(pre => ({
+  line: pre.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), ''),
+  fits: pre.scrollWidth <= pre.clientWidth,
+  scrolls: ['auto', 'scroll'].includes(getComputedStyle(pre).overflowX),
+}))"""
+
+# What lies in the text column on a phone: images, and tables either narrow enough or
+# inside a box of their own that scrolls; the column is the article's content box.
+COLUMN = """() => {
+  const article = document.querySelector('article.bd-article');
+  const style = getComputedStyle(article), r = article.getBoundingClientRect();
+  const left = r.left + parseFloat(style.paddingLeft);
+  const right = r.right - parseFloat(style.paddingRight);
+  const inside = e => { const b = e.getBoundingClientRect();
+                        return b.left >= left - 1 && b.right <= right + 1; };
+  const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+  const scroller = e => { for (let a = e.parentElement; a && a !== article; a = a.parentElement)
+                            if (scrolls(a)) return a; };
+  return {
+    images: [...article.querySelectorAll('img')].filter(i => !inside(i)).map(i => i.src),
+    tables: [...article.querySelectorAll('table')].filter(t => !inside(t))
+      .filter(t => !(scroller(t) && inside(scroller(t)))).map(t => t.textContent.slice(0, 40)),
+  };
+}"""
+# the smallest text of each SVG figure, in CSS px as shown: matplotlib draws text as
+# glyph paths scaled by fontsize/100 ("scale(0.1 -0.1)" is 10 pt) in a canvas `width` pt wide
+FIGURE_TEXT = r"""async () => Promise.all([...document.querySelectorAll('article img[src$=".svg"]')]
+  .map(async img => {
+    const svg = await (await fetch(img.src)).text();
+    const width = parseFloat(svg.match(/<svg[^>]*width="([\d.]+)pt"/)[1]);
+    const sizes = [...svg.matchAll(/scale\(([\d.]+) -\1\)/g)].map(m => 100 * m[1]);
+    const px = sizes.length ? Math.min(...sizes) * img.getBoundingClientRect().width / width : null;
+    const figure = img.closest('figure[id]') || img.closest('section[id]');
+    return {name: figure ? figure.id : img.src, px};
+  }))"""
 
 
 def missing(reason):
@@ -110,8 +200,7 @@ def test_page_renders_offline(browser, site_url, path):
 
     formulas = page.locator(".math").count()
     if formulas:
-        page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
-        page.evaluate("MathJax.startup.promise")  # resolves once typesetting is done
+        typeset(page)
         raw = page.evaluate(
             "[...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container'))"
             ".map(e => e.textContent.slice(0, 60))"
@@ -125,8 +214,73 @@ def test_page_renders_offline(browser, site_url, path):
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / (path.replace("/", "_") + ".png"), full_page=True)
+    page.evaluate(EXPAND_ALL)
+    spaces = page.evaluate(STRAY_SPACES, CJK)
+    problems = [f"space between Chinese characters: {text!r}" for text in spaces]
+    problems += [
+        f"equation {e['name']} is {e['scroll'] - e['box']} px wider than its box ({e['box']} px)"
+        for e in page.evaluate(EQUATIONS)
+        if e["scroll"] > e["box"] + 1
+    ]
+    problems += [
+        f"code line of {len(c['line'])} characters does not fit: {c['line'].strip()[:60]!r}"
+        for c in page.evaluate(CODE)
+        if not c["fits"]
+    ]
     page.close()
     assert watch.problems == [], "\n".join(watch.problems)
+    assert problems == [], f"{path} at 1280 px:\n" + "\n".join(problems)
+
+
+def typeset(page):
+    """Wait for MathJax to finish typesetting (it loads only where there is math)."""
+    if page.locator(".math").count():
+        page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("MathJax.startup.promise")
+
+
+@pytest.mark.parametrize("path", content_pages() or ["(no built book)"])
+def test_page_on_a_phone(browser, site_url, path):
+    page = browser.new_page(**PHONE)
+    watch = PageWatch(page, site_url)
+    page.goto(site_url + path, wait_until="networkidle")
+    typeset(page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"phone_{path.replace('/', '_')}.png", full_page=True)
+    page.evaluate(EXPAND_ALL)
+    problems = []
+    content, window = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    if content > window:
+        problems.append(f"the page scrolls sideways ({content} px wide in {window} px)")
+    equations = page.evaluate(EQUATIONS)
+    for e in equations:
+        if e["scroll"] > e["box"] + 1 and not (e["scrolls"] and e["cue"]):
+            problems.append(f"equation {e['name']} is cut off, with no scroll box and cue")
+        if e["overlaps"]:
+            problems.append(f"the number of equation {e['name']} is drawn over it")
+    wide = [e for e in equations if e["width"] > e["column"] + 1]
+    if equations:
+        cut = sum(e["scroll"] > e["box"] + 1 for e in equations)  # beside the number, too
+        print(f"{path}: of {len(equations)} display equations, {len(wide)} are wider than the"
+              f" column, {cut} scroll")  # fmt: skip
+        print("".join(f"  {e['name']}: {e['width']} px in {e['column']} px\n" for e in wide))
+    if path in FIT_ON_A_PHONE and len(wide) * 5 > len(equations):
+        problems.append(f"{len(wide)} of {len(equations)} equations too wide (at most 1 in 5)")
+    problems += [
+        f"code line does not fit and does not scroll: {c['line'].strip()[:60]!r}"
+        for c in page.evaluate(CODE)
+        if not (c["fits"] or c["scrolls"])
+    ]
+    column = page.evaluate(COLUMN)
+    problems += [f"image wider than the column: {src}" for src in column["images"]]
+    problems += [f"table wider than the column, not in its own scroll box: {t!r}"
+                 for t in column["tables"]]  # fmt: skip
+    # reported, not asserted: the fix is in dlnotes.plotting's figure sizes and fonts
+    small = [f for f in page.evaluate(FIGURE_TEXT) if f["px"] and f["px"] < LEGIBLE_PX]
+    print("".join(f"  figure {f['name']}: smallest text {f['px']:.1f} px\n" for f in small))
+    page.close()
+    assert watch.problems == [], "\n".join(watch.problems)
+    assert problems == [], f"{path} at 390 px:\n" + "\n".join(problems)
 
 
 def test_chapters_have_formulas_and_figures(browser, site_url):

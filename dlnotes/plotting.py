@@ -14,34 +14,38 @@ FUNCTION_STYLE = {"color": "C0", "linewidth": 2.0}
 DERIVATIVE_STYLE = {"color": "C3", "linewidth": 1.6, "linestyle": "--"}
 
 
-def new_axes(ncols=1, width=4.8, height=3.4, origin=True):
-    """A row of ``ncols`` styled axes; returns ``(fig, axes)`` (axes is a list).
+def new_axes(ncols=1, width=4.8, height=3.4, origin=True, nrows=1):
+    """A grid of ``nrows`` x ``ncols`` styled axes (``width`` x ``height`` inches each).
 
+    Returns ``(fig, axes)``, axes a flat list in reading order (row by row).
     ``origin=False`` leaves out the axes through the origin (for logarithmic plots).
     """
     fig, axes = plt.subplots(
-        1, ncols, figsize=(width * ncols, height), squeeze=False, layout="constrained"
-    )
+        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
     fig.patch.set_facecolor("white")
-    for ax in axes[0]:
+    for ax in axes.flat:
         ax.grid(True, color="0.9")
         if origin:
             ax.axhline(0.0, color="0.6", linewidth=0.8, zorder=1)
             ax.axvline(0.0, color="0.6", linewidth=0.8, zorder=1)
         ax.set_xlabel("$x$")
-    return fig, list(axes[0])
+    return fig, list(axes.flat)
 
 
-def function_and_derivative(f, df, x=None, *, name, ylim=None):
+def function_and_derivative(f, df, x=None, *, name, derivative_name=None, ylim=None):
     r"""Plot ``f`` and its derivative ``df`` on one axes; returns the figure.
 
     ``name`` is math text for the function, e.g. ``r"\sigma"``; the legend then reads
-    ``\sigma(x)`` and ``\sigma'(x)``.
+    ``\sigma(x)`` and ``\sigma'(x)``. Where appending a prime would misread, pass the
+    derivative's own name: ``name=r"\log\sigma", derivative_name=r"(\log\sigma)'"``.
     """
     x = np.linspace(-5.0, 5.0, 501) if x is None else np.asarray(x)
+    derivative_name = f"{name}'" if derivative_name is None else derivative_name
     fig, (ax,) = new_axes()
     ax.plot(x, f(x), label=rf"${name}(x)$", **FUNCTION_STYLE)
-    ax.plot(x, df(x), label=rf"${name}'(x)$", **DERIVATIVE_STYLE)
+    ax.plot(x, df(x), label=rf"${derivative_name}(x)$", **DERIVATIVE_STYLE)
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.legend(loc="best", framealpha=0.9)

@@ -46,7 +46,7 @@ __all__ = [
 ]  # fmt: skip
 
 # The base of the wavelengths of the sinusoidal encoding (Vaswani et al. 2017) and of
-# RoPE (Su et al. 2021): pair i turns at the frequency base^(-2i/d), so the wavelengths
+# RoPE (Su et al. 2021): pair r turns at the frequency base^(-2r/d), so the wavelengths
 # run from 2 pi to 2 pi * base.
 POSITION_BASE = 10000.0
 
@@ -167,7 +167,7 @@ class _Attention(NamedTuple):
     k: np.ndarray  # (..., s, e)
     v: np.ndarray  # (..., s, f)
     scale: float
-    scores: np.ndarray  # S = scale q k^T + bias, (..., l, s); -inf where masked
+    scores: np.ndarray  # Z = scale q k^T + M, (..., l, s); -inf where masked
     weights: np.ndarray  # P = softmax(S), rows without any key set to 0
     has_key: np.ndarray | None  # (..., l, 1): False where every key is masked
     dropout: np.ndarray | None  # (..., l, s): keep / (1 - p), or None without dropout
@@ -205,8 +205,8 @@ def _attention_backward(att, g):
     r"""``(dq, dk, dv)`` of :math:`\sum g \odot O` from the forward pass ``att``.
 
     O = P' v with P' = P * dropout, so dv = P'^T g and dP = (g v^T) * dropout; a row
-    without keys has constant weights 0, so its dP is 0. dS is the softmax VJP of dP
-    (chapter 1), and S = scale q k^T gives dq = scale dS k, dk = scale dS^T q.
+    without keys has constant weights 0, so its dP is 0. dZ is the softmax VJP of dP
+    (chapter 1), and Z = scale q k^T + M gives dq = scale dZ k, dk = scale dZ^T q.
     """
     dropped = att.weights if att.dropout is None else att.weights * att.dropout
     dv = _einsum("...ls,...lf->...sf", dropped, g)
@@ -237,12 +237,12 @@ def _sdpa_setup(q, k, v, attn_mask, is_causal, dropout_p, scale, rng):
 def scaled_dot_product_attention(
     q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None, *, rng=None
 ):
-    r""":math:`\mathrm{softmax}(QK^\top/\sqrt{d_k} + B)\,V` (Vaswani et al. 2017).
+    r""":math:`\mathrm{softmax}(QK^\top/\sqrt{d_k} + M)\,V` (Vaswani et al. 2017).
 
     q (..., l, e), k (..., s, e), v (..., s, f) -> (..., l, f). ``scale`` defaults to
     :math:`1/\sqrt{e}`. ``attn_mask`` broadcasts to (..., l, s): boolean, True where a
-    query may attend to a key (B = 0 there, -inf elsewhere), or floating, added to the
-    scores as B. ``is_causal`` masks the keys after each query (top-left aligned) and
+    query may attend to a key (M = 0 there, -inf elsewhere), or floating, added to the
+    scores as M. ``is_causal`` masks the keys after each query (top-left aligned) and
     excludes ``attn_mask``. A query with every key masked gets the output 0, where the
     plain formula would give 0/0. ``dropout_p`` zeroes each weight with that probability
     and scales the rest by 1/(1 - p), drawing from ``rng``: a generator in the same state
@@ -258,10 +258,10 @@ def scaled_dot_product_attention_grad(
 ):
     r"""Gradients ``(dq, dk, dv)`` of :math:`\sum g \odot \mathrm{Attention}(q, k, v)`.
 
-    ``g`` has the output's shape (..., l, f). With :math:`P = \mathrm{softmax}(S)`,
-    :math:`S = cQK^\top + B`: :math:`dV = P^\top g`, :math:`dP = g V^\top`,
-    :math:`dS = P \odot (dP - \mathrm{rowsum}(dP \odot P))` (softmax's VJP),
-    :math:`dQ = c\,dS\,K`, :math:`dK = c\,dS^\top Q`. With dropout, pass ``rng`` in the
+    ``g`` has the output's shape (..., l, f). With :math:`P = \mathrm{softmax}(Z)`,
+    :math:`Z = cQK^\top + M`: :math:`dV = P^\top g`, :math:`dP = g V^\top`,
+    :math:`dZ = P \odot (dP - \mathrm{rowsum}(dP \odot P))` (softmax's VJP),
+    :math:`dQ = c\,dZ\,K`, :math:`dK = c\,dZ^\top Q`. With dropout, pass ``rng`` in the
     state it had for the forward call, so that the same weights are dropped.
     """
     att = _sdpa_setup(q, k, v, attn_mask, is_causal, dropout_p, scale, rng)
@@ -273,7 +273,7 @@ def scaled_dot_product_attention_grad(
 
 
 def attention_weights(q, k, attn_mask=None, is_causal=False, scale=None):
-    r"""The attention weights :math:`\mathrm{softmax}(QK^\top/\sqrt{d_k} + B)`, (..., l, s).
+    r"""The attention weights :math:`\mathrm{softmax}(QK^\top/\sqrt{d_k} + M)`, (..., l, s).
 
     The matrix ``scaled_dot_product_attention`` multiplies v with (before dropout), for
     plotting: each row sums to 1, or is all 0 where every key is masked.
@@ -463,10 +463,10 @@ def multi_head_attention_grad(
 
 
 def _angles(positions, d, base):
-    r"""Angles :math:`p\,\theta_i` with :math:`\theta_i = \mathrm{base}^{-2i/d}`, i < d/2.
+    r"""Angles :math:`p\,\theta_r` with :math:`\theta_r = \mathrm{base}^{-2r/d}`, r < d/2.
 
     ``positions`` (any shape) -> positions.shape + (d/2,), float64: the sinusoidal
-    encoding takes their sine and cosine, RoPE rotates pair i by them.
+    encoding takes their sine and cosine, RoPE rotates pair r by them.
     """
     frequencies = base ** (-np.arange(0, d, 2, dtype=np.float64) / d)
     return positions[..., None] * frequencies
@@ -484,11 +484,11 @@ def _check_even(d, name):
 
 
 def sinusoidal_positional_encoding(num_positions, d_model, base=POSITION_BASE):
-    r""":math:`PE_{p,2i} = \sin(p/\mathrm{base}^{2i/d})`, :math:`PE_{p,2i+1} = \cos(\dots)`.
+    r""":math:`PE_{p,2r} = \sin(p/\mathrm{base}^{2r/d})`, :math:`PE_{p,2r+1} = \cos(\dots)`.
 
     The fixed encoding of the Transformer (Vaswani et al. 2017), (l, d) for the positions
-    p = 0..l-1, float64: sine on the even dimensions, cosine on the odd ones, pair i
-    turning with wavelength :math:`2\pi\,\mathrm{base}^{2i/d}`. ``d_model`` must be even.
+    p = 0..l-1, float64: sine on the even dimensions, cosine on the odd ones, pair r
+    turning with wavelength :math:`2\pi\,\mathrm{base}^{2r/d}`. ``d_model`` must be even.
     """
     num_positions = _check_count(num_positions, "num_positions", 0)
     d_model = _check_even(d_model, "d_model")
@@ -519,7 +519,7 @@ def _rotary_setup(x, positions, base):
 
 
 def _rotate_pairs(x, cos, sin):
-    """Rotate each pair (x_2i, x_2i+1) by the angle whose cosine and sine are given."""
+    """Rotate each pair (x_2r, x_2r+1) by the angle whose cosine and sine are given."""
     even, odd = x[..., 0::2], x[..., 1::2]
     out = np.empty(np.broadcast_shapes(x.shape, cos.shape[:-1] + x.shape[-1:]), x.dtype)
     out[..., 0::2] = even * cos - odd * sin
@@ -528,12 +528,12 @@ def _rotate_pairs(x, cos, sin):
 
 
 def rotary_embedding(x, positions, base=POSITION_BASE):
-    r"""Rotary position embedding (RoPE, Su et al. 2021): rotate pair i of x by :math:`p\theta_i`.
+    r"""Rotary position embedding (RoPE, Su et al. 2021): rotate pair r of x by :math:`p\theta_r`.
 
     x (..., l, d), d even; ``positions`` broadcasts to (..., l). Consecutive pairs
-    :math:`(x_{2i}, x_{2i+1})` turn by the angle :math:`p\,\theta_i`,
-    :math:`\theta_i = \mathrm{base}^{-2i/d}`, as in the RoFormer paper; libraries that
-    rotate :math:`(x_i, x_{i+d/2})` instead compute the same map on permuted features.
+    :math:`(x_{2r}, x_{2r+1})` turn by the angle :math:`p\,\theta_r`,
+    :math:`\theta_r = \mathrm{base}^{-2r/d}`, as in the RoFormer paper; libraries that
+    rotate :math:`(x_r, x_{r+d/2})` instead compute the same map on permuted features.
     Applied to q and k, it makes :math:`\langle R_m q, R_n k\rangle` depend on m - n only.
     """
     x, cos, sin = _rotary_setup(x, positions, base)
@@ -555,10 +555,11 @@ def rotary_embedding_grad(x, g, positions, base=POSITION_BASE):
 
 
 def alibi_slopes(num_heads):
-    r"""ALiBi's head slopes :math:`m_k = 2^{-8k/h}`, k = 1..h (Press et al. 2022).
+    r"""ALiBi's head slopes :math:`\lambda_a = 2^{-8a/h}`, a = 1..h (Press et al. 2022).
 
     For h not a power of two, the paper's recipe: the slopes of the largest power of two
-    :math:`2^a < h`, then every other slope of :math:`2^{a+1}` heads until there are h.
+    :math:`2^b < h`, then every other slope of :math:`2^{b+1}` heads until there are h.
+    (The paper calls the slopes m.)
     """
     h = _check_count(num_heads, "num_heads", 1)
 
@@ -572,11 +573,11 @@ def alibi_slopes(num_heads):
 
 
 def alibi_bias(num_heads, L, S):
-    r"""ALiBi's additive bias :math:`-m_k\,|i - j|`, shape (h, l, s) (Press et al. 2022).
+    r"""ALiBi's additive bias :math:`-\lambda_a\,|i - j|`, shape (h, l, s) (Press et al. 2022).
 
     Added to the scores (as a float ``attn_mask``) it penalises a key linearly in its
     distance from the query, with one slope per head (:func:`alibi_slopes`). Causal
-    models see only j <= i, where this is the paper's :math:`-m_k(i - j)`; the symmetric
+    models see only j <= i, where this is the paper's :math:`-\lambda_a(i - j)`; the symmetric
     form extends it to keys after the query. Query i and key j are aligned at 0, like
     ``is_causal``.
     """

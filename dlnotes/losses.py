@@ -171,15 +171,16 @@ def _times_log(q, log_p):
 
 
 def cross_entropy(logits, target, axis=-1, label_smoothing=0.0, reduction="mean"):
-    r"""Cross-entropy :math:`-\sum_c q_c \log\mathrm{softmax}(z)_c` for each row of logits.
+    r"""Cross-entropy :math:`-\sum_k y_k \log\mathrm{softmax}(z)_k` for each row of logits.
 
-    ``target`` is class indices (integers) or class probabilities q (floats), as in
+    ``target`` is class indices (integers) or class probabilities y (floats), as in
     PyTorch. Computed through :func:`~dlnotes.activations.log_softmax`, never through
     probabilities, so a logit gap of 1000 gives a loss of 1000, not ``-log(0) = inf``.
-    ``label_smoothing`` :math:`\varepsilon` replaces q by :math:`(1-\varepsilon)q +
+    ``label_smoothing`` :math:`\varepsilon` replaces y by :math:`(1-\varepsilon)y +
     \varepsilon/C` over all C classes (Szegedy et al. 2016); for class indices that is
-    :math:`-(1-\varepsilon)\log s_y - \varepsilon\,\mathrm{mean}_c \log s_c`, with no
-    one-hot matrix built. 'mean' averages over rows.
+    :math:`-(1-\varepsilon)\log \hat p_y - \varepsilon\,\mathrm{mean}_k \log \hat p_k`
+    (:math:`\hat p = \mathrm{softmax}(z)`), with no one-hot matrix built. 'mean'
+    averages over rows.
     """
     logits, axis = _logits_and_axis(logits, axis)
     label_smoothing = _check_smoothing(label_smoothing)
@@ -195,7 +196,8 @@ def cross_entropy(logits, target, axis=-1, label_smoothing=0.0, reduction="mean"
 
 
 def cross_entropy_grad(logits, target, axis=-1, label_smoothing=0.0, reduction="mean"):
-    r"""Gradient of :func:`cross_entropy` with respect to the logits: softmax(z) - q."""
+    r"""Gradient of :func:`cross_entropy` with respect to the logits: softmax(z) - y per row,
+    divided by the number of rows N under 'mean'."""
     logits, axis = _logits_and_axis(logits, axis)
     label_smoothing = _check_smoothing(label_smoothing)
     grad = softmax(logits, axis)
@@ -410,17 +412,19 @@ def focal_loss(logits, target, gamma=2.0, alpha=0.25, reduction="none"):
 def focal_loss_grad(logits, target, gamma=2.0, alpha=0.25, reduction="none"):
     r"""Gradient of :func:`focal_loss` with respect to the logits.
 
-    With :math:`m = 1 - p_t` and :math:`m' = (1-2y)\,\sigma(z)\sigma(-z)`:
-    :math:`\alpha_t\,m^\gamma\,[(1-y)\sigma(z) - y\sigma(-z) + \gamma\,\mathrm{CE}\,(1-2y)\,r]`
-    where :math:`r = \sigma(z)\sigma(-z)/m = m'/((1-2y)m)` lies in (0, 1]. Factoring
-    :math:`m^\gamma` out of :math:`m^{\gamma-1}m'` keeps the gradient finite for
-    :math:`\gamma < 1`, where :math:`m^{\gamma-1}` alone is infinite as :math:`p_t \to 1`.
-    For a hard target the bracket's terms share one sign: nothing cancels.
+    With :math:`\bar p_t = 1 - p_t` and :math:`\bar p_t' = (1-2y)\,\sigma(z)\sigma(-z)`:
+    :math:`\alpha_t\,\bar p_t^{\gamma}\,[(1-y)\sigma(z) - y\sigma(-z)
+    + \gamma\,\mathrm{CE}\,(1-2y)\,\rho]`, where
+    :math:`\rho = \sigma(z)\sigma(-z)/\bar p_t` lies in (0, 1]. Factoring
+    :math:`\bar p_t^{\gamma}` out of :math:`\bar p_t^{\gamma-1}\bar p_t'` keeps the
+    gradient finite for :math:`\gamma < 1`, where :math:`\bar p_t^{\gamma-1}` alone is
+    infinite as :math:`p_t \to 1`. For a hard target the bracket's terms share one sign:
+    nothing cancels.
     """
     logits, target, gamma, alpha_t, ce, miss = _focal_parts(logits, target, gamma, alpha)
     s_pos, s_neg = sigmoid(logits), sigmoid(-logits)
-    # r = s_pos s_neg / m is exactly s_pos for y = 1 and s_neg for y = 0 (with no
-    # rounding, and no 0/0 where m underflows, |z| > 745); a soft target keeps m > 0.
+    # rho = s_pos s_neg / miss is exactly s_pos for y = 1 and s_neg for y = 0 (with no
+    # rounding, and no 0/0 where miss underflows, |z| > 745); a soft target keeps miss > 0.
     hard = target * s_pos + (1.0 - target) * s_neg
     ratio = np.divide(s_pos * s_neg, miss, out=hard, where=(target > 0) & (target < 1))
     bracket = (1.0 - target) * s_pos - target * s_neg + gamma * ce * (1.0 - 2.0 * target) * ratio
@@ -503,10 +507,12 @@ def _triplet_parts(anchor, positive, negative, margin, p, eps):
 
 
 def triplet_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, reduction="mean"):
-    r"""Triplet margin loss :math:`\max(0, d(a, p) - d(a, n) + m)` (Schroff et al. 2015).
+    r"""Triplet margin loss :math:`\max(0, d(x^a, x^+) - d(x^a, x^-) + m)` (Schroff et al.
+    2015), with anchor :math:`x^a`, positive :math:`x^+`, negative :math:`x^-`.
 
-    :math:`d(x, y) = \|x - y + \varepsilon\|_p`, as PyTorch's ``TripletMarginLoss``
-    (margin 1, p = 2, eps 1e-6). Rows of ``anchor`` (N, D) are the triplets.
+    :math:`d(x, x') = \|x - x' + \mathrm{eps}\|_r` with :math:`r` = ``p``, as PyTorch's
+    ``TripletMarginLoss`` (margin 1, p = 2, eps 1e-6). Rows of ``anchor`` (N, D) are the
+    triplets.
     """
     _, _, d_pos, d_neg, margin, _ = _triplet_parts(anchor, positive, negative, margin, p, eps)
     return _reduce(np.maximum(d_pos - d_neg + margin, 0.0), reduction)
@@ -543,10 +549,11 @@ def _info_nce_parts(query, keys, temperature):
 
 
 def info_nce(query, keys, temperature=0.1, reduction="mean"):
-    r"""InfoNCE :math:`-\log \frac{\exp(s_{ii}/\tau)}{\sum_j \exp(s_{ij}/\tau)}` per query.
+    r"""InfoNCE :math:`-\log \frac{\exp(\mathrm{sim}(u_i, v_i)/\tau)}
+    {\sum_j \exp(\mathrm{sim}(u_i, v_j)/\tau)}` per query :math:`u_i`.
 
-    :math:`s_{ij}` is the cosine similarity of query i and key j: key i is the positive
-    of query i, the other keys its negatives (van den Oord et al. 2018). It is a
+    :math:`\mathrm{sim}` is the cosine similarity of query i and key j: key i is the
+    positive of query i, the other keys its negatives (van den Oord et al. 2018). It is a
     cross-entropy over the rows of the similarity matrix with targets 0, 1, ..., N-1.
     """
     logits, *_, labels = _info_nce_parts(query, keys, temperature)

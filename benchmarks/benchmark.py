@@ -28,6 +28,7 @@ from scipy.special import erfc
 from dlnotes import activations as A
 from dlnotes import attention as At
 from dlnotes import losses as L
+from dlnotes import normalization as Norm
 from dlnotes import numerics as Num
 
 N = 10**6
@@ -164,6 +165,52 @@ def attention_against_torch():
         print(f"{label:<37}{mine / reference:>12.2f}{target:>8.0f}x")
 
 
+def normalization_against_torch():
+    """LayerNorm and BatchNorm forward + backward: ratios to PyTorch on one thread."""
+    try:
+        import torch
+    except ImportError:
+        print("\nnormalization: torch is not installed, no comparison")
+        return
+    torch.set_num_threads(1)
+    F = torch.nn.functional
+    rng = np.random.default_rng(4)
+
+    def arrays(shape, params):
+        x, g = rng.normal(size=shape), rng.normal(size=shape)
+        w, b = rng.normal(size=params), rng.normal(size=params)
+        tensors = [torch.from_numpy(a).requires_grad_(True) for a in (x, w, b)]
+        return (x, g, w, b), (*tensors, torch.from_numpy(g))
+
+    (x, g, w, b), (tx, tw, tb, tg) = arrays((4096, 1024), 1024)
+
+    def ours_layer():
+        Norm.layer_norm(x, 1024, w, b)
+        return Norm.layer_norm_grad(x, g, 1024, w, b)
+
+    def torch_layer():
+        tx.grad = tw.grad = tb.grad = None
+        F.layer_norm(tx, (1024,), tw, tb).backward(tg)
+
+    (y, gy, wy, by), (ty, twy, tby, tgy) = arrays((64, 64, 32, 32), 64)
+
+    def ours_batch():
+        Norm.batch_norm(y, wy, by)
+        return Norm.batch_norm_grad(y, gy, wy, by)
+
+    def torch_batch():
+        ty.grad = twy.grad = tby.grad = None
+        F.batch_norm(ty, None, None, twy, tby, training=True).backward(tgy)
+
+    print("\nnormalization fwd+bwd          ours / torch  target")
+    for label, ours, theirs in (
+        ("layer_norm (4096, 1024)", ours_layer, torch_layer),
+        ("batch_norm (64, 64, 32, 32)", ours_batch, torch_batch),
+    ):
+        mine, reference = best_times(ours, theirs, repeat=7, number=1)
+        print(f"{label:<31}{mine / reference:>12.2f}{3.0:>8.0f}x")
+
+
 def numerics_against_torch():
     """logsumexp over the last axis of a (1000, 1000) array: ratio to torch.logsumexp."""
     try:
@@ -205,6 +252,7 @@ def main():
     print(f"scipy.special.erfc alone: {erfc_time / exp_time:.2f} x np.exp (exact GELU's floor)")
     losses_against_torch()
     attention_against_torch()
+    normalization_against_torch()
     numerics_against_torch()
 
 

@@ -151,16 +151,16 @@ def _standardize(x, axes, eps, center=True):
     return _Stats(stats.centred, stats.inv_std, scale, mean, var)
 
 
-def _standardize_grad(xhat, r, dxhat, axes, center):
+def _standardize_grad(xhat, h, axes, center):
     r"""Backward of the standardisation: :math:`\partial L/\partial x` from
-    :math:`\bar{\hat x} = \partial L/\partial\hat x`, with :math:`r = 1/\sqrt{\sigma^2 +
-    \epsilon}`.
+    :math:`h = r\,\bar{\hat x}`, where :math:`\bar{\hat x} = \partial L/\partial\hat x` and
+    :math:`r = 1/\sqrt{\sigma^2 + \epsilon}` (r is constant over a group, so it can be
+    multiplied in first).
 
     :math:`r\,(\bar{\hat x} - \mathrm{mean}\,\bar{\hat x} - \hat x\,\mathrm{mean}(\bar{\hat
     x}\hat x))`, means over ``axes``; without centring (RMSNorm) the middle term drops.
-    Exact for any eps. ``h`` carries the factor r in early (r is constant over a group).
+    Exact for any eps.
     """
-    h = dxhat * r
     dx = xhat * -_mean_product(h, xhat, axes)
     dx += h
     if center:
@@ -174,22 +174,33 @@ def _forward(plan):
 
 
 def _output(stats, plan):
-    r""":math:`\gamma\hat x + \beta` with :math:`\hat x` = centred * inv_std, in one product."""
-    scale = stats.inv_std if plan.weight is None else stats.inv_std * plan.weight
-    y = stats.centred * scale
+    r""":math:`\gamma\hat x + \beta` with :math:`\hat x` = centred * inv_std."""
+    y = _product(stats.centred, stats.inv_std, plan.weight, fresh=stats.centred is not plan.x)
     if plan.bias is not None:
         y += plan.bias
     return y.reshape(plan.shape)
+
+
+def _product(a, per_group, weight, fresh):
+    """``a * per_group * weight`` (weight may be None), in place when ``a`` is ``fresh`` (a
+    temporary of ours); the two factors are merged first when that is smaller than ``a``
+    (per-channel weights), so that ``a`` is traversed once or twice, never copied twice."""
+    if weight is not None and np.broadcast(per_group, weight).size < a.size:
+        per_group, weight = per_group * weight, None
+    y = np.multiply(a, per_group, out=a if fresh else None)
+    if weight is not None:
+        y *= weight
+    return y
 
 
 def _backward(plan, g):
     """The gradients of ``_forward`` for the upstream gradient ``g``."""
     g = _upstream(g, plan.shape, plan.x.dtype).reshape(plan.x.shape)
     stats = _standardize(plan.x, plan.axes, plan.eps, plan.center)
-    xhat = stats.centred * stats.inv_std
-    dxhat = g if plan.weight is None else g * plan.weight
+    xhat = _product(stats.centred, stats.inv_std, None, fresh=stats.centred is not plan.x)
     r = stats.inv_std / stats.scale
-    dx = _standardize_grad(xhat, r, dxhat, plan.axes, plan.center).reshape(plan.shape)
+    h = _product(g, r, plan.weight, fresh=False)  # r * dL/dxhat, dL/dxhat = gamma * g
+    dx = _standardize_grad(xhat, h, plan.axes, plan.center).reshape(plan.shape)
     return NormGrads(dx, *_affine_grads(plan, g, xhat))
 
 

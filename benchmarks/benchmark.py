@@ -30,6 +30,7 @@ from dlnotes import attention as At
 from dlnotes import losses as L
 from dlnotes import normalization as Norm
 from dlnotes import numerics as Num
+from dlnotes import similarity as Sim
 
 N = 10**6
 TARGET_VS_EXP = 3.0
@@ -227,6 +228,28 @@ def numerics_against_torch():
     print(f"{'logsumexp (1000, 1000)':<28}{mine / reference:>12.2f}{2.0:>8.0f}x")
 
 
+def similarity_against_torch():
+    """pairwise_distances (Euclidean, 2000 x 2000 rows of 128) against torch.cdist.
+
+    Both on one thread as far as each library is told: torch.set_num_threads(1); numpy's
+    BLAS follows OPENBLAS_NUM_THREADS (set it to 1 for a one-thread-each ratio).
+    """
+    try:
+        import torch
+    except ImportError:
+        print("\nsimilarity: torch is not installed, no comparison")
+        return
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(2000, 128)), rng.normal(size=(2000, 128))
+    tX, tY = torch.from_numpy(X), torch.from_numpy(Y)
+    mine, reference = best_times(lambda: Sim.pairwise_distances(X, Y),
+                                 lambda: torch.cdist(tX, tY), repeat=7, number=1)  # fmt: skip
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"\n{'similarity':<32}ours / torch  target  (numpy BLAS threads: {threads})")
+    print(f"{'pairwise euclidean (2000, 128)':<32}{mine / reference:>12.2f}{2.0:>8.0f}x")
+
+
 def main():
     x = np.random.default_rng(0).normal(scale=3.0, size=N)
     print("10^6 float64 values; ratios to np.exp on the same array and to PyTorch (1 thread)")
@@ -254,6 +277,7 @@ def main():
     attention_against_torch()
     normalization_against_torch()
     numerics_against_torch()
+    similarity_against_torch()
 
 
 if __name__ == "__main__":

@@ -501,6 +501,8 @@ def test_softplus_differs_from_pytorch_default_threshold_by_design():
     import torch
     import torch.nn.functional as F
 
+    at_threshold = F.softplus(torch.tensor([20.0], dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(at_threshold, A.softplus([20.0]), rtol=1e-15)  # exact at 20
     x = np.array([20.5])  # just past PyTorch's threshold of 20
     theirs = F.softplus(torch.tensor(x)).numpy()
     np.testing.assert_array_equal(theirs, x)  # PyTorch returns x itself

@@ -885,6 +885,168 @@ def torch_similarity_outputs(inputs):
     return out
 
 
+# --- Optimizers and schedules -------------------------------------------------------
+
+OPTIM_REFERENCE_FILE = Path(__file__).parent / "reference" / "optim_torch.npz"
+OPTIM_STEPS = 200
+OPTIM_CHECKPOINTS = (1, 2, 3, 10, 50, 100, 200)  # parameters are stored after these steps
+# name -> (optimizer class name, keyword arguments, lr scheduled or not). Every case runs
+# on every problem of OPTIM_PROBLEMS; the lr of a problem is the case's times its scale.
+OPTIM_CASES = {
+    "sgd": ("SGD", {"lr": 0.02}, False),
+    "sgd_momentum": ("SGD", {"lr": 0.02, "momentum": 0.9}, False),
+    "sgd_dampening_wd": ("SGD", {"lr": 0.02, "momentum": 0.8, "dampening": 0.5,
+                                 "weight_decay": 0.1}, False),
+    "sgd_nesterov": ("SGD", {"lr": 0.02, "momentum": 0.9, "nesterov": True}, False),
+    "sgd_momentum_scheduled": ("SGD", {"lr": 0.02, "momentum": 0.9}, True),
+    "adagrad": ("Adagrad", {"lr": 0.5}, False),
+    "adagrad_options": ("Adagrad", {"lr": 0.5, "lr_decay": 0.01, "weight_decay": 0.1,
+                                    "initial_accumulator_value": 0.5, "eps": 1e-6}, True),
+    "rmsprop": ("RMSprop", {"lr": 0.01}, False),
+    "rmsprop_centered": ("RMSprop", {"lr": 0.01, "centered": True}, False),
+    "rmsprop_momentum": ("RMSprop", {"lr": 0.01, "momentum": 0.9, "alpha": 0.9}, False),
+    "rmsprop_all": ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True,
+                                "weight_decay": 0.1, "eps": 1e-3}, True),
+    "adam": ("Adam", {"lr": 0.05}, False),
+    "adam_amsgrad": ("Adam", {"lr": 0.05, "amsgrad": True}, False),
+    "adam_wd_betas": ("Adam", {"lr": 0.05, "betas": (0.5, 0.9), "eps": 1e-3,
+                               "weight_decay": 0.1}, False),
+    "adam_scheduled": ("Adam", {"lr": 0.05}, True),
+    "adamw": ("AdamW", {"lr": 0.05}, False),
+    "adamw_amsgrad_wd": ("AdamW", {"lr": 0.05, "weight_decay": 0.5, "amsgrad": True}, False),
+    "adamw_scheduled": ("AdamW", {"lr": 0.05, "betas": (0.8, 0.99)}, True),
+}  # fmt: skip
+OPTIM_PROBLEMS = {"quadratic": 1.0, "rosenbrock": 0.02}  # problem -> lr scale
+# dlnotes state name -> PyTorch state name
+OPTIM_STATE_NAMES = {"b": "momentum_buffer", "G": "sum", "m": "exp_avg", "g_avg": "grad_avg",
+                     "v_max": "max_exp_avg_sq"}  # fmt: skip
+
+
+def optim_state_name(optimizer, name):
+    """PyTorch's name of a dlnotes state buffer (``v`` is RMSprop's square_avg)."""
+    if name == "v":
+        return "square_avg" if optimizer == "RMSprop" else "exp_avg_sq"
+    return OPTIM_STATE_NAMES[name]
+
+
+def optim_lr(base, k):
+    """The lr of step k (from 0) of a scheduled case: a half cosine from base to base/10."""
+    return base * (0.55 + 0.45 * np.cos(np.pi * k / OPTIM_STEPS))
+
+
+def optim_gradients(problem, params, k, inputs):
+    """The gradient of step k (from 0) at ``params`` (numpy arrays): a random quadratic
+    per array plus fixed noise (coordinates of very different noise scales), or
+    Rosenbrock's function on four (x, y) pairs."""
+    if problem == "quadratic":
+        grads = []
+        for i, p in enumerate(params):
+            A, c = inputs[f"quad_A{i}"], inputs[f"quad_c{i}"]
+            noise = inputs[f"quad_noise{i}"][k]
+            grads.append((A @ (p.reshape(-1) - c) + noise).reshape(p.shape))
+        return grads
+    x, y = params[0][:, 0], params[0][:, 1]
+    return [np.stack([-2.0 * (1.0 - x) - 400.0 * x * (y - x**2), 200.0 * (y - x**2)], axis=1)]
+
+
+def optim_start(problem, inputs):
+    """Fresh copies of the starting parameters of a problem."""
+    if problem == "quadratic":
+        return [inputs[f"quad_start{i}"].copy() for i in range(3)]
+    return [inputs["rosen_start"].copy()]
+
+
+def make_optim_inputs():
+    """Inputs of the chapter-8 comparisons (random quadratics, Rosenbrock), deterministic."""
+    rng = np.random.default_rng(2026_08_08)
+    out = {}
+    for i, shape in enumerate([(3, 4), (5,), ()]):
+        n = int(np.prod(shape))
+        q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+        eigenvalues = np.geomspace(0.1, 10.0, n)  # condition number 100
+        out[f"quad_A{i}"] = (q * eigenvalues) @ q.T
+        out[f"quad_c{i}"] = rng.normal(size=n)
+        out[f"quad_start{i}"] = rng.normal(size=shape)
+        scales = np.geomspace(0.01, 3.0, n)  # small and large gradient variance
+        out[f"quad_noise{i}"] = rng.normal(size=(OPTIM_STEPS, n)) * scales
+    out["rosen_start"] = np.array([[-1.2, 1.0], [0.5, -0.5], [1.5, 1.5], [-0.5, 2.0]])
+    return out
+
+
+def torch_optim_outputs(inputs):
+    """torch.optim (foreach=False) on every case and problem, and the lr schedulers."""
+    import warnings
+
+    import torch
+    from torch.optim import lr_scheduler as S
+
+    out = {"torch_version": np.array(torch.__version__)}
+    for case, (cls, kwargs, scheduled) in OPTIM_CASES.items():
+        for problem, scale in OPTIM_PROBLEMS.items():
+            kw = kwargs | {"lr": kwargs["lr"] * scale}
+            tensors = [torch.tensor(p) for p in optim_start(problem, inputs)]
+            opt = getattr(torch.optim, cls)(tensors, foreach=False, **kw)
+            for k in range(OPTIM_STEPS):
+                if scheduled:
+                    opt.param_groups[0]["lr"] = optim_lr(kw["lr"], k)
+                grads = optim_gradients(problem, [t.numpy() for t in tensors], k, inputs)
+                for t, g in zip(tensors, grads):
+                    t.grad = torch.tensor(g)
+                opt.step()
+                if k + 1 in OPTIM_CHECKPOINTS:
+                    for i, t in enumerate(tensors):
+                        out[f"{case}:{problem}:{k + 1}:p{i}"] = t.numpy().copy()
+            for i, t in enumerate(tensors):
+                for name, value in opt.state[t].items():
+                    out[f"{case}:{problem}:state{i}:{name}"] = value.numpy().copy()
+
+    def lrs(make, steps=300, base=0.1):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base)
+        scheduler = make(opt)
+        values = []
+        for _ in range(steps):
+            values.append(opt.param_groups[0]["lr"])
+            opt.step()
+            scheduler.step()
+        return np.array(values)
+
+    d_model, warmup = 512, 40
+
+    def noam(t):  # the paper's formula, step numbers from 1
+        s = t + 1
+        return d_model**-0.5 * min(s**-0.5, s * warmup**-1.5)
+
+    def warmup_cosine_from_zero(t):  # 0 -> 1 in 25 steps, cosine to 0 at step 250, then 0
+        if t < 25:
+            return t / 25
+        return 0.5 * (1.0 + np.cos(np.pi * min(t - 25, 225) / 225))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SequentialLR's deprecated epoch argument
+        out["sched:step"] = lrs(lambda o: S.StepLR(o, step_size=30, gamma=0.5))
+        out["sched:exponential"] = lrs(lambda o: S.ExponentialLR(o, gamma=0.98))
+        out["sched:cosine"] = lrs(lambda o: S.CosineAnnealingLR(o, T_max=100, eta_min=1e-3))
+        out["sched:cosine_zero"] = lrs(lambda o: S.CosineAnnealingLR(o, T_max=120))
+        for T_0, T_mult in ((50, 1), (10, 2), (7, 3)):
+            out[f"sched:restarts:{T_0}:{T_mult}"] = lrs(
+                lambda o, a=T_0, b=T_mult: S.CosineAnnealingWarmRestarts(o, a, b, eta_min=0.01)
+            )
+        out["sched:linear_default"] = lrs(lambda o: S.LinearLR(o))
+        out["sched:linear"] = lrs(lambda o: S.LinearLR(o, start_factor=0.1, total_iters=40))
+        out["sched:linear_down"] = lrs(
+            lambda o: S.LinearLR(o, start_factor=1.0, end_factor=0.5, total_iters=60)
+        )
+        out["sched:warmup_cosine_sequential"] = lrs(
+            lambda o: S.SequentialLR(o, [S.LinearLR(o, start_factor=0.01, total_iters=30),
+                                         S.CosineAnnealingLR(o, T_max=170, eta_min=1e-4)],
+                                     milestones=[30]), steps=201)  # fmt: skip
+        out["sched:warmup_cosine_lambda"] = lrs(
+            lambda o: S.LambdaLR(o, warmup_cosine_from_zero), base=1.0
+        )
+        out["sched:inverse_sqrt"] = lrs(lambda o: S.LambdaLR(o, noam), base=1.0)
+    return out
+
+
 # module -> (reference file, inputs, PyTorch's outputs for them). A new module adds one
 # entry (and its two functions above); ``python tests/torch_reference.py <module>``
 # rewrites that module's file only, all of them without an argument.
@@ -913,6 +1075,7 @@ REFERENCES = {
         make_similarity_inputs,
         torch_similarity_outputs,
     ),
+    "optim": (OPTIM_REFERENCE_FILE, make_optim_inputs, torch_optim_outputs),
 }
 
 

@@ -30,6 +30,7 @@ from dlnotes import attention as At
 from dlnotes import losses as L
 from dlnotes import normalization as Norm
 from dlnotes import numerics as Num
+from dlnotes import optim as Opt
 from dlnotes import similarity as Sim
 
 N = 10**6
@@ -250,6 +251,25 @@ def similarity_against_torch():
     print(f"{'pairwise euclidean (2000, 128)':<32}{mine / reference:>12.2f}{2.0:>8.0f}x")
 
 
+def optim_against_torch():
+    """One Adam step on 10^6 float64 parameters against torch.optim.Adam (foreach off)."""
+    try:
+        import torch
+    except ImportError:
+        print("\noptim: torch is not installed, no comparison")
+        return
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(6)
+    theta, g = rng.normal(size=N), rng.normal(size=N)
+    ours = Opt.Adam([theta], lr=1e-3)
+    t_theta = torch.from_numpy(theta.copy())
+    t_theta.grad = torch.from_numpy(g)
+    theirs = torch.optim.Adam([t_theta], lr=1e-3, foreach=False)
+    mine, reference = best_times(lambda: ours.step([g]), theirs.step)
+    print("\noptim                       ours / torch  target")
+    print(f"{'Adam step (10^6 float64)':<28}{mine / reference:>12.2f}{3.0:>8.0f}x")
+
+
 def main():
     x = np.random.default_rng(0).normal(scale=3.0, size=N)
     print("10^6 float64 values; ratios to np.exp on the same array and to PyTorch (1 thread)")
@@ -278,6 +298,7 @@ def main():
     normalization_against_torch()
     numerics_against_torch()
     similarity_against_torch()
+    optim_against_torch()
 
 
 if __name__ == "__main__":

@@ -990,7 +990,7 @@ def torch_optim_outputs(inputs):
                 if scheduled:
                     opt.param_groups[0]["lr"] = optim_lr(kw["lr"], k)
                 grads = optim_gradients(problem, [t.numpy() for t in tensors], k, inputs)
-                for t, g in zip(tensors, grads):
+                for t, g in zip(tensors, grads, strict=True):
                     t.grad = torch.tensor(g)
                 opt.step()
                 if k + 1 in OPTIM_CHECKPOINTS:

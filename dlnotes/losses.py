@@ -13,6 +13,10 @@ from numpy.lib.array_utils import normalize_axis_index
 from dlnotes._checks import as_float_array, check_choice, check_real, check_same_shape
 from dlnotes.activations import log_softmax, sigmoid, softmax, softplus
 
+# The norms and the clamped normalisation belong to chapter 6 (similarity); the
+# representation losses below use them as PyTorch's do.
+from dlnotes.similarity import COSINE_EPS, _p_norm, _p_norm_grad, _unit_vectors
+
 __all__ = [
     "mse_loss", "mse_loss_grad", "mae_loss", "mae_loss_grad", "l1_loss", "l1_loss_grad",
     "huber_loss", "huber_loss_grad", "cross_entropy", "cross_entropy_grad",
@@ -434,20 +438,6 @@ def focal_loss_grad(logits, target, gamma=2.0, alpha=0.25, reduction="none"):
 # --- Representation learning: contrastive, triplet, InfoNCE ------------------------
 
 
-def _p_norm(u, p):
-    r""":math:`\|u\|_p` along the last axis, scaled by :math:`\max_i |u_i|` so that
-    :math:`|u_i|^p` cannot overflow (``np.linalg.norm`` squares 1e200 to inf)."""
-    scale = np.max(np.abs(u), axis=-1, keepdims=True)
-    safe = np.where(scale > 0, scale, 1.0)
-    return (safe * np.sum((np.abs(u) / safe) ** p, axis=-1, keepdims=True) ** (1.0 / p))[..., 0]
-
-
-def _p_norm_grad(u, p, norm):
-    r"""Gradient of :math:`\|u\|_p`: :math:`\mathrm{sign}(u)(|u|/\|u\|_p)^{p-1}` (0 at u = 0)."""
-    safe = np.where(norm > 0, norm, 1.0)[..., None]
-    return np.sign(u) * (np.abs(u) / safe) ** (p - 1.0)
-
-
 def _contrastive_parts(x1, x2, y, margin):
     """Checked inputs of the contrastive loss: the differences x1 - x2, their Euclidean
     lengths d, where the pairs are similar, and the margin."""
@@ -528,22 +518,13 @@ def triplet_loss_grad(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, red
     return _reduce_grad(grad, reduction, d_pos.size)
 
 
-COSINE_EPS = 1e-8  # PyTorch's cosine_similarity clamps each norm at this
-
-
-def _unit_rows(x):
-    """Rows divided by their norms clamped at ``COSINE_EPS``; returns (unit rows, norms)."""
-    norm = _p_norm(x, 2.0)
-    return x / np.maximum(norm, COSINE_EPS)[:, None], norm
-
-
 def _info_nce_parts(query, keys, temperature):
     query, keys = _pair(query, "query", keys, "keys")
     if query.ndim != 2:
         raise ValueError(f"query must be (N, D) embeddings, got shape {query.shape}")
     temperature = check_real(temperature, "temperature", minimum=0.0, strict=True)
-    q_unit, q_norm = _unit_rows(query)
-    k_unit, _ = _unit_rows(keys)
+    q_unit, q_norm = _unit_vectors(query, COSINE_EPS)
+    k_unit, _ = _unit_vectors(keys, COSINE_EPS)
     logits = q_unit @ k_unit.T / temperature  # cosine similarities / tau
     return logits, q_unit, q_norm, k_unit, temperature, np.arange(len(query))
 

@@ -15,7 +15,8 @@ by 10-20 % from run to run.
 glibc returns freed 8 MB arrays to the system, so every numpy temporary is a fresh
 mapping whose first touch page-faults; on a virtual machine that costs about as much as
 the exp itself and would swamp what is measured. The script therefore re-runs itself with
-malloc told to keep freed memory (PyTorch's own caching allocator does the same for it).
+malloc told to keep freed memory (PyTorch's own caching allocator does the same for it),
+and with numpy's BLAS on one thread, like PyTorch.
 """
 
 import os
@@ -35,7 +36,15 @@ from dlnotes import similarity as Sim
 
 N = 10**6
 TARGET_VS_EXP = 3.0
-MALLOC_KEEP = {"MALLOC_MMAP_THRESHOLD_": "1000000000", "MALLOC_TRIM_THRESHOLD_": "1000000000"}
+# The environment the script re-runs itself in: malloc keeps freed memory (see above), and
+# numpy's BLAS uses one thread, as PyTorch is told to, so that the ratios compare like
+# with like on a shared machine.
+BENCH_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": "1000000000",
+    "MALLOC_TRIM_THRESHOLD_": "1000000000",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+}
 
 # label -> (function, derivative, keyword arguments, torch.nn.functional name or None,
 # torch keyword arguments). The softmax rows run on a (1000, 1000) array, along axis -1.
@@ -302,6 +311,6 @@ def main():
 
 
 if __name__ == "__main__":
-    if any(os.environ.get(k) != v for k, v in MALLOC_KEEP.items()):
-        os.execve(sys.executable, [sys.executable, *sys.argv], os.environ | MALLOC_KEEP)
+    if any(os.environ.get(k) != v for k, v in BENCH_ENV.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], os.environ | BENCH_ENV)
     main()

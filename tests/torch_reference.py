@@ -1047,6 +1047,112 @@ def torch_optim_outputs(inputs):
     return out
 
 
+# --- Layers and a training run (nn) --------------------------------------------------
+
+NN_REFERENCE_FILE = Path(__file__).parent / "reference" / "nn_torch.npz"
+
+# The parity run: an MLP in -> hidden -> hidden -> classes (Linear, LayerNorm, GELU,
+# dropout; then Linear), label-smoothed cross-entropy, clipping by the total norm, AdamW
+# with linear warmup then cosine decay, for NN_STEPS mini-batches.
+NN_SIZES = (12, 16, 16, 5)
+NN_STEPS, NN_BATCH, NN_P, NN_MASK_SEED = 100, 8, 0.2, 2026_05_11
+NN_HYPER = {"lr": 1e-2, "warmup_steps": 10, "eta_min": 1e-4, "start_factor": 0.01,
+            "weight_decay": 0.01, "label_smoothing": 0.1, "max_norm": 1.5}  # fmt: skip
+
+
+def make_nn_inputs():
+    """Initial weights ((in, out) layout), mini-batches, and the dropout masks of the run.
+
+    The masks are the kept entries ``keep[t, k]`` of dropout layer k at step t, drawn as
+    ``dropout_mask`` draws them (``rng.random(shape) >= p``) from one generator seeded
+    NN_MASK_SEED, step by step, layer by layer: a network whose two Dropout layers share
+    ``default_rng(NN_MASK_SEED)`` draws the same masks (the test checks that it does).
+    """
+    rng = np.random.default_rng(2026_05_10)
+    inputs = {}
+    for i, (fan_in, fan_out) in enumerate(zip(NN_SIZES[:-1], NN_SIZES[1:], strict=True)):
+        inputs[f"w{i}"] = rng.normal(size=(fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
+        inputs[f"b{i}"] = rng.normal(size=fan_out) * 0.1
+    for k in range(2):
+        inputs[f"ln_w{k}"] = rng.uniform(0.5, 1.5, size=NN_SIZES[1])
+        inputs[f"ln_b{k}"] = rng.normal(size=NN_SIZES[1]) * 0.1
+    inputs["x"] = rng.normal(size=(NN_STEPS, NN_BATCH, NN_SIZES[0]))
+    inputs["y"] = rng.integers(0, NN_SIZES[-1], size=(NN_STEPS, NN_BATCH))
+    mask_rng = np.random.default_rng(NN_MASK_SEED)
+    inputs["keep"] = np.array([[mask_rng.random((NN_BATCH, NN_SIZES[1])) >= NN_P
+                                for _ in range(2)] for _ in range(NN_STEPS)])  # fmt: skip
+    # one batch for the single-layer comparisons (hidden width), and upstream gradients
+    inputs["layer_x"] = rng.normal(size=(5, NN_SIZES[1])) * 2.0
+    inputs["layer_g"] = rng.normal(size=(5, NN_SIZES[1]))
+    inputs["layer_g_out"] = rng.normal(size=(5, NN_SIZES[-1]))
+    return inputs
+
+
+def torch_nn_outputs(inputs):
+    """Each layer with autograd, and the parity run with torch.nn, torch.optim.AdamW,
+    SequentialLR(LinearLR, CosineAnnealingLR) and clip_grad_norm_."""
+    import torch
+    import torch.nn.functional as F
+
+    S = torch.optim.lr_scheduler
+    hp = NN_HYPER
+
+    def linear(i):
+        layer = torch.nn.Linear(*NN_SIZES[i : i + 2]).double()
+        with torch.no_grad():
+            layer.weight.copy_(torch.tensor(inputs[f"w{i}"].T))
+            layer.bias.copy_(torch.tensor(inputs[f"b{i}"]))
+        return layer
+
+    def layer_norm(k):
+        layer = torch.nn.LayerNorm(NN_SIZES[1]).double()
+        with torch.no_grad():
+            layer.weight.copy_(torch.tensor(inputs[f"ln_w{k}"]))
+            layer.bias.copy_(torch.tensor(inputs[f"ln_b{k}"]))
+        return layer
+
+    out = {"torch_version": np.array(torch.__version__)}
+    g_hidden, g_out = torch.tensor(inputs["layer_g"]), torch.tensor(inputs["layer_g_out"])
+    for name, layer, g in (("linear", linear(2), g_out), ("layer_norm", layer_norm(0), g_hidden),
+                           ("gelu", torch.nn.GELU(), g_hidden)):  # fmt: skip
+        x = torch.tensor(inputs["layer_x"], requires_grad=True)
+        y = layer(x)
+        y.backward(g)
+        out[f"layer:{name}:value"] = y.detach().numpy()
+        out[f"layer:{name}:grad_x"] = x.grad.numpy()
+        for pname, param in layer.named_parameters():
+            grad = param.grad.numpy()
+            out[f"layer:{name}:grad_{pname}"] = grad.T if grad.ndim == 2 else grad
+
+    linears, norms = [linear(i) for i in range(3)], [layer_norm(k) for k in range(2)]
+    params = [p for k in range(2) for m in (linears[k], norms[k]) for p in (m.weight, m.bias)]
+    params += [linears[2].weight, linears[2].bias]  # in the order of Sequential.parameters()
+    opt = torch.optim.AdamW(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
+    warmup = S.LinearLR(opt, start_factor=hp["start_factor"], total_iters=hp["warmup_steps"])
+    cosine = S.CosineAnnealingLR(opt, T_max=NN_STEPS - hp["warmup_steps"], eta_min=hp["eta_min"])
+    sched = S.SequentialLR(opt, [warmup, cosine], milestones=[hp["warmup_steps"]])
+    masks = np.where(inputs["keep"], 1.0 / (1.0 - NN_P), 0.0)  # dropout_mask's values
+    losses, norms_, lrs = [], [], []
+    for t in range(NN_STEPS):
+        lrs.append(opt.param_groups[0]["lr"])
+        h = torch.tensor(inputs["x"][t])
+        for k in range(2):
+            h = F.gelu(norms[k](linears[k](h))) * torch.tensor(masks[t, k])
+        loss = F.cross_entropy(linears[2](h), torch.tensor(inputs["y"][t]),
+                               label_smoothing=hp["label_smoothing"])  # fmt: skip
+        opt.zero_grad()
+        loss.backward()
+        norms_.append(torch.nn.utils.clip_grad_norm_(params, hp["max_norm"]).item())
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    out["run:loss"], out["run:total_norm"], out["run:lr"] = map(np.array, (losses, norms_, lrs))
+    for i, p in enumerate(params):
+        value = p.detach().numpy()
+        out[f"run:final:{i}"] = value.T if value.ndim == 2 else value
+    return out
+
+
 # module -> (reference file, inputs, PyTorch's outputs for them). A new module adds one
 # entry (and its two functions above); ``python tests/torch_reference.py <module>``
 # rewrites that module's file only, all of them without an argument.
@@ -1076,6 +1182,7 @@ REFERENCES = {
         torch_similarity_outputs,
     ),
     "optim": (OPTIM_REFERENCE_FILE, make_optim_inputs, torch_optim_outputs),
+    "nn": (NN_REFERENCE_FILE, make_nn_inputs, torch_nn_outputs),
 }
 
 

@@ -478,12 +478,12 @@ def warmup_cosine(t, base_lr, warmup_steps, total_steps, eta_min=0.0, start_fact
 def inverse_sqrt(t, d_model, warmup_steps):
     r"""The Transformer's schedule (Vaswani et al. 2017), linear warmup then 1/sqrt(step).
 
-    :math:`\eta = d^{-1/2}\min(s^{-1/2},\ s\,W^{-3/2})` with :math:`s = t + 1`: the paper
-    counts steps from 1, so step t = 0 (the first) uses s = 1 -- no division by zero. The
-    two branches meet at s = W, the peak :math:`(d W)^{-1/2}`.
+    :math:`\eta = d^{-1/2}\min(n^{-1/2},\ n\,W^{-3/2})` with :math:`n = t + 1`: the paper
+    counts steps from 1, so step t = 0 (the first) uses n = 1 -- no division by zero. The
+    two branches meet at n = W, the peak :math:`(d W)^{-1/2}`.
     """
     t = _steps(t)
     d_model = _count(d_model, "d_model")
     warmup_steps = _count(warmup_steps, "warmup_steps")
-    s = (t + 1).astype(np.float64)
-    return _lr(d_model**-0.5 * np.minimum(s**-0.5, s * warmup_steps**-1.5))
+    n = (t + 1).astype(np.float64)
+    return _lr(d_model**-0.5 * np.minimum(n**-0.5, n * warmup_steps**-1.5))

@@ -44,7 +44,7 @@ book: $(VENV)/.book-installed
 
 ## test: lint, unit tests, every chapter executed as a notebook (nbval), and the built
 ## book in a browser (skipped, with the reason, if there is no built book or no chromium)
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed $(VENV)/.lab-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	rm -rf $(NBVAL_DIR) && mkdir -p $(NBVAL_DIR)

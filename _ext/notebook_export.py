@@ -303,7 +303,13 @@ def figure_caption_cell(cell, targets):
     _, _, figtype, number = targets.numbers[figure["name"]]
     title = targets.numfig_format.get(figtype, "%s").replace("%s", number)
     caption = convert_inline(figure.get("caption", ""), "", targets)
-    return {"cell_type": "markdown", "metadata": {}, "source": f"**{title}**：{caption}"}
+    cell_id = f"caption-{figure['name']}"[:64]  # nbformat 4.5: every cell has an id
+    return {
+        "cell_type": "markdown",
+        "id": cell_id,
+        "metadata": {},
+        "source": f"**{title}**：{caption}",
+    }
 
 
 def convert_notebook(notebook, docname, targets):

@@ -37,7 +37,7 @@ def install_cell(repository_url):
         f'    get_ipython().run_line_magic("pip", "install -q git+{repository_url}")\n',
     ]
     metadata = {"cellView": "form", "tags": ["remove-cell", INSTALL_TAG]}
-    return {"cell_type": "code", "execution_count": None, "metadata": metadata,
+    return {"cell_type": "code", "id": INSTALL_TAG, "execution_count": None, "metadata": metadata,
             "outputs": [], "source": source}  # fmt: skip
 
 

@@ -48,7 +48,7 @@ def test_markdown_cells_are_plain_markdown(notebook):
 
 
 def test_runs_in_a_clean_kernel(notebook, tmp_path):
-    source = nbformat.read(notebook, as_version=4)
+    source = nbformat.read(str(notebook), as_version=4)
     for cell in source.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None

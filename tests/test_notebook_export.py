@@ -151,6 +151,7 @@ def test_notebook_cells_keep_their_tags_and_figures_get_captions(targets):
     assert cells[0]["source"] == f"见 [图 1.1]({PAGE}#fig-sigmoid)。"
     assert cells[1]["metadata"]["tags"] == ["hide-input"]
     assert cells[2]["source"] == "**图 1.1**：Sigmoid 及其导数"
+    assert cells[2]["id"] == "caption-fig-sigmoid"
 
 
 # --- every chapter of the built book ------------------------------------------------------

@@ -3,12 +3,37 @@
 Figures have an opaque white background (readable in a dark-mode page too), a light grid,
 the axes through the origin drawn in grey, and English or math-text labels only (no CJK
 font is needed). Chapters render them as SVG.
+
+Legible on a phone. A figure scales to the text column: 358 CSS px on a 390-px phone, so
+text of ``s`` pt in a figure ``w`` pt wide shows at ``s * 358 / w`` px there. The book
+asks for at least ``LEGIBLE_PX`` = 10 px (tests/test_browser.py checks every figure), so
+importing this module sets an 11-pt base font for every text of every figure, and
+``new_axes`` keeps a figure at most ``MAX_WIDTH`` = 4.8 in (345.6 pt) wide, whatever the
+panels ask: 11 pt then shows at 11.4 px on a phone (10.9 px in a dropdown or admonition,
+which are narrower) and at 14.7 px on a desktop, where the figure keeps its own size.
+Keep every text at the base size: ``fontsize="small"`` (9.2 pt) would show at 9.5 px.
 """
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["new_axes", "function_and_derivative", "compare_curves"]
+__all__ = ["new_axes", "function_and_derivative", "compare_curves", "MAX_WIDTH"]
+
+# the widest figure (inches) whose 11-pt text still shows at >= 10 px in a 358-px column
+MAX_WIDTH = 4.8
+# every text at the base size or larger: tick labels, legends, contour labels included
+STYLE = {
+    "font.size": 11.0,
+    "axes.titlesize": "medium",
+    "axes.labelsize": "medium",
+    "xtick.labelsize": "medium",
+    "ytick.labelsize": "medium",
+    "legend.fontsize": "medium",
+    "legend.title_fontsize": "medium",
+    "figure.titlesize": "large",
+}
+mpl.rcParams.update(STYLE)
 
 FUNCTION_STYLE = {"color": "C0", "linewidth": 2.0}
 DERIVATIVE_STYLE = {"color": "C3", "linewidth": 1.6, "linestyle": "--"}
@@ -19,7 +44,14 @@ def new_axes(ncols=1, width=4.8, height=3.4, origin=True, nrows=1):
 
     Returns ``(fig, axes)``, axes a flat list in reading order (row by row).
     ``origin=False`` leaves out the axes through the origin (for logarithmic plots).
+    The figure is never wider than ``MAX_WIDTH``, so that its text stays legible once it is
+    scaled to a phone's column: a wider panel is narrowed to ``MAX_WIDTH`` (its height
+    kept), and panels that do not fit side by side are stacked, one per row, in the same
+    reading order (so a chapter calls them the upper and lower panel, not left and right).
     """
+    if ncols > 1 and width * ncols > MAX_WIDTH:
+        nrows, ncols = nrows * ncols, 1
+    width = min(width, MAX_WIDTH)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
         layout="constrained",
@@ -59,7 +91,7 @@ def compare_curves(x, curves, *, ylabel, title=None, ylim=None, ax=None):
     existing panel (the figure of that panel is returned).
     """
     if ax is None:
-        fig, (ax,) = new_axes(width=6.4, height=4.2)
+        fig, (ax,) = new_axes(height=3.6)
     else:
         fig = ax.figure
     for i, (label, y) in enumerate(curves.items()):
@@ -70,5 +102,5 @@ def compare_curves(x, curves, *, ylabel, title=None, ylim=None, ax=None):
         ax.set_title(title)
     if ylim is not None:
         ax.set_ylim(*ylim)
-    ax.legend(loc="best", fontsize="small", framealpha=0.9)
+    ax.legend(loc="best", framealpha=0.9)
     return fig

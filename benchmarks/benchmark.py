@@ -97,14 +97,31 @@ def torch_call(name, array, kwargs):
     return call
 
 
-def losses_against_torch():
-    """Cross-entropy and CTC forward passes: time ratios to PyTorch on one thread."""
+def import_torch(section):
+    """torch, told to use one thread; None (and a line saying so) when it is not installed."""
     try:
         import torch
     except ImportError:
-        print("\nlosses: torch is not installed, no comparison")
-        return
+        print(f"\n{section}: torch is not installed, no comparison")
+        return None
     torch.set_num_threads(1)
+    return torch
+
+
+def print_ratios(title, width, rows, note="", **timing):
+    """A table of time ratios ours / torch, one line per ``(label, ours, theirs, target)``;
+    ``timing`` goes to ``best_times`` (repeat, number)."""
+    print(f"\n{title:<{width}}ours / torch  target{note}")
+    for label, ours, theirs, target in rows:
+        mine, reference = best_times(ours, theirs, **timing)
+        print(f"{label:<{width}}{mine / reference:>12.2f}{target:>8.0f}x")
+
+
+def losses_against_torch():
+    """Cross-entropy and CTC forward passes: time ratios to PyTorch on one thread."""
+    torch = import_torch("losses")
+    if torch is None:
+        return
     F = torch.nn.functional
     rng = np.random.default_rng(1)
     logits, labels = rng.normal(size=(4096, 1000)), rng.integers(0, 1000, size=4096)
@@ -117,26 +134,20 @@ def losses_against_torch():
     tg_len = rng.integers(10, width + 1, size=batch)
     torch_ctc = [torch.from_numpy(a) for a in (log_probs, targets, in_len, tg_len)]
 
-    print("\nloss               ours / torch  target")
-    for label, ours, theirs, target in (
-        ("cross_entropy", lambda: L.cross_entropy(logits, labels),
-         lambda: F.cross_entropy(t_logits, t_labels), 3.0),
-        ("ctc_loss", lambda: L.ctc_loss(log_probs, targets, in_len, tg_len),
-         lambda: F.ctc_loss(*torch_ctc), 10.0),
-    ):  # fmt: skip
-        with torch.no_grad():
-            mine, reference = best_times(ours, theirs)
-        print(f"{label:<18}{mine / reference:>13.2f}{target:>8.0f}x")
+    with torch.no_grad():
+        print_ratios("loss", 19, [
+            ("cross_entropy", lambda: L.cross_entropy(logits, labels),
+             lambda: F.cross_entropy(t_logits, t_labels), 3.0),
+            ("ctc_loss", lambda: L.ctc_loss(log_probs, targets, in_len, tg_len),
+             lambda: F.ctc_loss(*torch_ctc), 10.0),
+        ])  # fmt: skip
 
 
 def attention_against_torch():
     """SDPA forward and multi-head attention forward + backward: ratios to PyTorch."""
-    try:
-        import torch
-    except ImportError:
-        print("\nattention: torch is not installed, no comparison")
+    torch = import_torch("attention")
+    if torch is None:
         return
-    torch.set_num_threads(1)
     rng = np.random.default_rng(2)
     q, k, v = (rng.normal(size=(4, 8, 256, 64)) for _ in range(3))  # (n, h, l, e)
     tq, tk, tv = (torch.from_numpy(a) for a in (q, k, v))
@@ -166,24 +177,18 @@ def attention_against_torch():
         with torch.no_grad():
             return torch.nn.functional.scaled_dot_product_attention(tq, tk, tv)
 
-    print("\nattention                            ours / torch  target")
-    for label, ours, theirs, target in (
+    print_ratios("attention", 37, [
         ("sdpa forward (4, 8, 256, 64)", lambda: At.scaled_dot_product_attention(q, k, v),
          torch_sdpa, 2.0),
         ("mha fwd+bwd (4, 128, 256), h=8", ours_mha, torch_mha, 3.0),
-    ):  # fmt: skip
-        mine, reference = best_times(ours, theirs, repeat=7, number=1)
-        print(f"{label:<37}{mine / reference:>12.2f}{target:>8.0f}x")
+    ], repeat=7, number=1)  # fmt: skip
 
 
 def normalization_against_torch():
     """LayerNorm and BatchNorm forward + backward: ratios to PyTorch on one thread."""
-    try:
-        import torch
-    except ImportError:
-        print("\nnormalization: torch is not installed, no comparison")
+    torch = import_torch("normalization")
+    if torch is None:
         return
-    torch.set_num_threads(1)
     F = torch.nn.functional
     rng = np.random.default_rng(4)
 
@@ -213,29 +218,23 @@ def normalization_against_torch():
         ty.grad = twy.grad = tby.grad = None
         F.batch_norm(ty, None, None, twy, tby, training=True).backward(tgy)
 
-    print("\nnormalization fwd+bwd          ours / torch  target")
-    for label, ours, theirs in (
-        ("layer_norm (4096, 1024)", ours_layer, torch_layer),
-        ("batch_norm (64, 64, 32, 32)", ours_batch, torch_batch),
-    ):
-        mine, reference = best_times(ours, theirs, repeat=7, number=1)
-        print(f"{label:<31}{mine / reference:>12.2f}{3.0:>8.0f}x")
+    print_ratios("normalization fwd+bwd", 31, [
+        ("layer_norm (4096, 1024)", ours_layer, torch_layer, 3.0),
+        ("batch_norm (64, 64, 32, 32)", ours_batch, torch_batch, 3.0),
+    ], repeat=7, number=1)  # fmt: skip
 
 
 def numerics_against_torch():
     """logsumexp over the last axis of a (1000, 1000) array: ratio to torch.logsumexp."""
-    try:
-        import torch
-    except ImportError:
-        print("\nnumerics: torch is not installed, no comparison")
+    torch = import_torch("numerics")
+    if torch is None:
         return
-    torch.set_num_threads(1)
     z = np.random.default_rng(3).normal(scale=10.0, size=(1000, 1000))
     tz = torch.from_numpy(z)
-    mine, reference = best_times(lambda: Num.logsumexp(z, axis=-1),
-                                 lambda: torch.logsumexp(tz, dim=-1))  # fmt: skip
-    print("\nnumerics                    ours / torch  target")
-    print(f"{'logsumexp (1000, 1000)':<28}{mine / reference:>12.2f}{2.0:>8.0f}x")
+    print_ratios("numerics", 28, [
+        ("logsumexp (1000, 1000)", lambda: Num.logsumexp(z, axis=-1),
+         lambda: torch.logsumexp(tz, dim=-1), 2.0),
+    ])  # fmt: skip
 
 
 def similarity_against_torch():
@@ -244,39 +243,33 @@ def similarity_against_torch():
     Both on one thread as far as each library is told: torch.set_num_threads(1); numpy's
     BLAS follows OPENBLAS_NUM_THREADS (set it to 1 for a one-thread-each ratio).
     """
-    try:
-        import torch
-    except ImportError:
-        print("\nsimilarity: torch is not installed, no comparison")
+    torch = import_torch("similarity")
+    if torch is None:
         return
-    torch.set_num_threads(1)
     rng = np.random.default_rng(5)
     X, Y = rng.normal(size=(2000, 128)), rng.normal(size=(2000, 128))
     tX, tY = torch.from_numpy(X), torch.from_numpy(Y)
-    mine, reference = best_times(lambda: Sim.pairwise_distances(X, Y),
-                                 lambda: torch.cdist(tX, tY), repeat=7, number=1)  # fmt: skip
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    print(f"\n{'similarity':<32}ours / torch  target  (numpy BLAS threads: {threads})")
-    print(f"{'pairwise euclidean (2000, 128)':<32}{mine / reference:>12.2f}{2.0:>8.0f}x")
+    print_ratios("similarity", 32, [
+        ("pairwise euclidean (2000, 128)", lambda: Sim.pairwise_distances(X, Y),
+         lambda: torch.cdist(tX, tY), 2.0),
+    ], note=f"  (numpy BLAS threads: {threads})", repeat=7, number=1)  # fmt: skip
 
 
 def optim_against_torch():
     """One Adam step on 10^6 float64 parameters against torch.optim.Adam (foreach off)."""
-    try:
-        import torch
-    except ImportError:
-        print("\noptim: torch is not installed, no comparison")
+    torch = import_torch("optim")
+    if torch is None:
         return
-    torch.set_num_threads(1)
     rng = np.random.default_rng(6)
     theta, g = rng.normal(size=N), rng.normal(size=N)
     ours = Opt.Adam([theta], lr=1e-3)
     t_theta = torch.from_numpy(theta.copy())
     t_theta.grad = torch.from_numpy(g)
     theirs = torch.optim.Adam([t_theta], lr=1e-3, foreach=False)
-    mine, reference = best_times(lambda: ours.step([g]), theirs.step)
-    print("\noptim                       ours / torch  target")
-    print(f"{'Adam step (10^6 float64)':<28}{mine / reference:>12.2f}{3.0:>8.0f}x")
+    print_ratios(
+        "optim", 28, [("Adam step (10^6 float64)", lambda: ours.step([g]), theirs.step, 3.0)]
+    )
 
 
 def main():

@@ -28,12 +28,18 @@ float32; integers are promoted to float64; inputs are never modified.
 """
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from dlnotes._checks import as_float_array, check_real
+from dlnotes._checks import (
+    as_float_array,
+    check_flag,
+    check_generator,
+    check_int,
+    check_parameter,
+    check_real,
+)
 from dlnotes.activations import softmax, softmax_grad
 
 __all__ = [
@@ -59,21 +65,6 @@ def _einsum(subscripts, *operands):
     # optimize=True hands the contraction to BLAS (matmul); plain einsum loops in C and is
     # about 5x slower on attention-sized arrays.
     return np.einsum(subscripts, *operands, optimize=True)
-
-
-def _check_count(value, name, minimum):
-    """Return ``value`` as an int >= ``minimum`` (a Python or numpy integer, not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
-    return bool(value)
 
 
 # --- Masks --------------------------------------------------------------------------
@@ -116,7 +107,7 @@ def _causal_bias(num_queries, num_keys, dtype):
 
 def _bias(attn_mask, is_causal, shape, dtype):
     """The additive bias of ``attn_mask`` or ``is_causal`` (None without either)."""
-    is_causal = _check_flag(is_causal, "is_causal")
+    is_causal = check_flag(is_causal, "is_causal")
     if is_causal and attn_mask is not None:
         raise ValueError("attn_mask must be None when is_causal is True (pass one or the other)")
     if is_causal:
@@ -227,10 +218,8 @@ def _sdpa_setup(q, k, v, attn_mask, is_causal, dropout_p, scale, rng):
     dropout_p = check_real(dropout_p, "dropout_p", minimum=0.0)
     if dropout_p >= 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
-    if dropout_p > 0.0 and not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"rng must be a numpy.random.Generator when dropout_p > 0, got {type(rng).__name__}"
-        )
+    if dropout_p > 0.0:
+        check_generator(rng, when="when dropout_p > 0")
     return _attention(q, k, v, bias, _check_scale(scale, q), dropout_p, rng)
 
 
@@ -319,15 +308,6 @@ class MultiHeadAttentionGrads(NamedTuple):
     b_o: np.ndarray
 
 
-def _check_parameter(x, name, shape):
-    if x is None:  # a missing bias
-        return None
-    x = as_float_array(x, name)
-    if x.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {x.shape}")
-    return x
-
-
 def _multi_head(
     query, key, value, num_heads, weights, biases, attn_mask, key_padding_mask, is_causal
 ):
@@ -345,16 +325,16 @@ def _multi_head(
             f"key and value must have the shape (n, s, d) with n = {n}, d = {d} "
             f"of query; got {key.shape} and {value.shape}"
         )
-    h = _check_count(num_heads, "num_heads", 1)
+    h = check_int(num_heads, "num_heads", minimum=1)
     if d % h:
         raise ValueError(f"num_heads must divide the model width d = {d}, got {h}")
     e = d // h
     weights = [
-        _check_parameter(w, name, (d, d))
+        check_parameter(w, name, (d, d))
         for w, name in zip(weights, ("w_q", "w_k", "w_v", "w_o"), strict=True)
     ]
     biases = [
-        _check_parameter(b, name, (d,))
+        check_parameter(b, name, (d,))
         for b, name in zip(biases, ("b_q", "b_k", "b_v", "b_o"), strict=True)
     ]
     dtype = np.result_type(query, key, value, *weights, *[b for b in biases if b is not None])
@@ -477,7 +457,7 @@ def _check_base(base):
 
 
 def _check_even(d, name):
-    d = _check_count(d, name, 2)
+    d = check_int(d, name, minimum=2)
     if d % 2:
         raise ValueError(f"{name} must be even (sin and cos come in pairs), got {d}")
     return d
@@ -490,7 +470,7 @@ def sinusoidal_positional_encoding(num_positions, d_model, base=POSITION_BASE):
     p = 0..l-1, float64: sine on the even dimensions, cosine on the odd ones, pair r
     turning with wavelength :math:`2\pi\,\mathrm{base}^{2r/d}`. ``d_model`` must be even.
     """
-    num_positions = _check_count(num_positions, "num_positions", 0)
+    num_positions = check_int(num_positions, "num_positions", minimum=0)
     d_model = _check_even(d_model, "d_model")
     angles = _angles(np.arange(num_positions, dtype=np.float64), d_model, _check_base(base))
     pe = np.empty((num_positions, d_model))
@@ -561,7 +541,7 @@ def alibi_slopes(num_heads):
     :math:`2^b < h`, then every other slope of :math:`2^{b+1}` heads until there are h.
     (The paper calls the slopes m.)
     """
-    h = _check_count(num_heads, "num_heads", 1)
+    h = check_int(num_heads, "num_heads", minimum=1)
 
     def power_of_two(count):
         return 2.0 ** (-ALIBI_LOWEST_SLOPE_EXPONENT * np.arange(1, count + 1) / count)
@@ -582,6 +562,6 @@ def alibi_bias(num_heads, L, S):
     ``is_causal``.
     """
     slopes = alibi_slopes(num_heads)
-    L, S = _check_count(L, "L", 0), _check_count(S, "S", 0)
+    L, S = check_int(L, "L", minimum=0), check_int(S, "S", minimum=0)
     distance = np.abs(np.arange(L)[:, None] - np.arange(S)[None, :])
     return -slopes[:, None, None] * distance

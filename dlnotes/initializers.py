@@ -22,7 +22,7 @@ import operator
 import numpy as np
 from scipy.special import log_ndtr, ndtri_exp
 
-from dlnotes._checks import check_choice, check_real
+from dlnotes._checks import check_choice, check_generator, check_real
 
 __all__ = [
     "compute_fans", "calculate_gain", "variance_scaling",
@@ -71,11 +71,7 @@ def _check_shape(shape, min_ndim):
 
 def _check_generator(rng, dtype):
     """Raise unless ``rng`` is a numpy Generator and ``dtype`` a floating dtype."""
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-            f"got {type(rng).__name__}"
-        )
+    check_generator(rng)
     if not np.issubdtype(np.dtype(dtype), np.floating):
         raise TypeError(f"dtype must be a floating dtype, got {np.dtype(dtype)}")
 

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlnotes._checks import as_float_array, check_real
+from dlnotes._checks import as_float_array, check_int, check_parameter, check_real
 
 __all__ = [
     "NormGrads", "WeightNormGrads",
@@ -222,25 +222,6 @@ def _upstream(g, shape, dtype):
     return g.astype(dtype, copy=False)
 
 
-def _parameter(value, name, shape, dtype):
-    """``weight`` or ``bias`` as an array of ``shape`` in ``dtype``; None stays None."""
-    if value is None:
-        return None
-    value = as_float_array(value, name)
-    if value.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {value.shape}")
-    return value.astype(dtype, copy=False)
-
-
-def _count(value, name, minimum=1):
-    """An integer argument (a count), at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _channel_plan(x, weight, bias, eps, axes, groups=None):
     """A plan for (N, C, *S) input with per-channel parameters of shape (C,).
 
@@ -251,8 +232,8 @@ def _channel_plan(x, weight, bias, eps, axes, groups=None):
     channel_axes = (channels,) if groups is None else (groups, channels // groups)
     grouped = x.reshape(x.shape[:1] + channel_axes + x.shape[2:])
     broadcast = (1, *channel_axes) + (1,) * (x.ndim - 2)
-    weight = _parameter(weight, "weight", (channels,), x.dtype)
-    bias = _parameter(bias, "bias", (channels,), x.dtype)
+    weight = check_parameter(weight, "weight", (channels,), x.dtype)
+    bias = check_parameter(bias, "bias", (channels,), x.dtype)
     return _Plan(
         x=grouped,
         shape=x.shape,
@@ -321,7 +302,7 @@ class BatchNorm:
     """
 
     def __init__(self, num_features, eps=DEFAULT_EPS, momentum=DEFAULT_MOMENTUM, affine=True):
-        self.num_features = _count(num_features, "num_features")
+        self.num_features = check_int(num_features, "num_features", minimum=1)
         self.eps = check_real(eps, "eps", minimum=0.0, strict=True)
         if momentum is not None:
             momentum = check_real(momentum, "momentum", minimum=0.0)
@@ -397,8 +378,8 @@ def _trailing_plan(x, normalized_shape, weight, bias, eps, center=True):
         x=x,
         shape=x.shape,
         axes=axes,
-        weight=_parameter(weight, "weight", normalized_shape, x.dtype),
-        bias=_parameter(bias, "bias", normalized_shape, x.dtype),
+        weight=check_parameter(weight, "weight", normalized_shape, x.dtype),
+        bias=check_parameter(bias, "bias", normalized_shape, x.dtype),
         param_axes=tuple(range(x.ndim - k)),
         param_shape=normalized_shape,
         eps=check_real(eps, "eps", minimum=0.0, strict=True),
@@ -451,7 +432,7 @@ def instance_norm_grad(x, g, weight=None, bias=None, eps=DEFAULT_EPS):
 
 def _group_plan(x, num_groups, weight, bias, eps):
     x = _channel_input(x)
-    num_groups = _count(num_groups, "num_groups")
+    num_groups = check_int(num_groups, "num_groups", minimum=1)
     channels = x.shape[1]
     if channels % num_groups:
         raise ValueError(f"num_groups must divide the {channels} channels, got {num_groups}")

@@ -26,11 +26,9 @@ where PyTorch has the schedule. Bad arguments raise ``ValueError``/``TypeError``
 the argument.
 """
 
-import numbers
-
 import numpy as np
 
-from dlnotes._checks import as_float_array, check_real, check_same_shape
+from dlnotes._checks import as_float_array, check_int, check_real, check_same_shape
 
 __all__ = [
     "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW",
@@ -343,15 +341,6 @@ def _steps(t):
     return arr.astype(np.int64)
 
 
-def _count(value, name, minimum=1):
-    """An integer argument (a number of steps), at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _lr(values):
     """float64 result: a numpy scalar for a scalar step, an array otherwise."""
     return np.asarray(values, dtype=np.float64)[()]
@@ -362,7 +351,7 @@ def step_lr(t, base_lr, step_size, gamma=0.1):
     (``torch.optim.lr_scheduler.StepLR``): the lr is multiplied by gamma every k steps."""
     t = _steps(t)
     base_lr = check_real(base_lr, "base_lr", minimum=0.0)
-    step_size = _count(step_size, "step_size")
+    step_size = check_int(step_size, "step_size", minimum=1)
     gamma = check_real(gamma, "gamma", minimum=0.0)
     return _lr(base_lr * gamma ** (t // step_size))
 
@@ -401,7 +390,7 @@ def cosine_annealing_lr(t, base_lr, T_max, eta_min=0.0):
     """
     t = _steps(t)
     base_lr = check_real(base_lr, "base_lr", minimum=0.0)
-    T_max = _count(T_max, "T_max")
+    T_max = check_int(T_max, "T_max", minimum=1)
     eta_min = check_real(eta_min, "eta_min", minimum=0.0)
     return _lr(_cosine(base_lr, eta_min, t / T_max))
 
@@ -416,8 +405,8 @@ def cosine_annealing_warm_restarts(t, base_lr, T_0, T_mult=1, eta_min=0.0):
     """
     t = _steps(t)
     base_lr = check_real(base_lr, "base_lr", minimum=0.0)
-    T_0 = _count(T_0, "T_0")
-    T_mult = _count(T_mult, "T_mult")
+    T_0 = check_int(T_0, "T_0", minimum=1)
+    T_mult = check_int(T_mult, "T_mult", minimum=1)
     eta_min = check_real(eta_min, "eta_min", minimum=0.0)
     if T_mult == 1:
         T_cur, T_i = t % T_0, np.full_like(t, T_0)
@@ -445,7 +434,7 @@ def linear_warmup(t, base_lr, warmup_steps, start_factor=1.0 / 3.0, end_factor=1
     """
     t = _steps(t)
     base_lr = check_real(base_lr, "base_lr", minimum=0.0)
-    warmup_steps = _count(warmup_steps, "warmup_steps")
+    warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=1)
     start_factor, end_factor = (
         check_real(start_factor, "start_factor", minimum=0.0),
         check_real(end_factor, "end_factor", minimum=0.0),
@@ -467,8 +456,8 @@ def warmup_cosine(t, base_lr, warmup_steps, total_steps, eta_min=0.0, start_fact
     ``CosineAnnealingLR``, which is not clamped, or a ``LambdaLR``).
     """
     t = _steps(t)
-    warmup_steps = _count(warmup_steps, "warmup_steps")
-    total_steps = _count(total_steps, "total_steps", minimum=warmup_steps + 1)
+    warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=1)
+    total_steps = check_int(total_steps, "total_steps", minimum=warmup_steps + 1)
     warm = linear_warmup(t, base_lr, warmup_steps, start_factor)
     decay_t = np.clip(t - warmup_steps, 0, total_steps - warmup_steps)
     decay = cosine_annealing_lr(decay_t, base_lr, total_steps - warmup_steps, eta_min)
@@ -483,7 +472,7 @@ def inverse_sqrt(t, d_model, warmup_steps):
     two branches meet at n = W, the peak :math:`(d W)^{-1/2}`.
     """
     t = _steps(t)
-    d_model = _count(d_model, "d_model")
-    warmup_steps = _count(warmup_steps, "warmup_steps")
+    d_model = check_int(d_model, "d_model", minimum=1)
+    warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=1)
     n = (t + 1).astype(np.float64)
     return _lr(d_model**-0.5 * np.minimum(n**-0.5, n * warmup_steps**-1.5))

@@ -16,11 +16,9 @@ Randomness comes only from an explicit ``rng`` (a ``numpy.random.Generator``): `
 and ``dropout_grad`` called with generators in the same state use the same mask.
 """
 
-import numbers
-
 import numpy as np
 
-from dlnotes._checks import as_float_array, check_real
+from dlnotes._checks import as_float_array, check_flag, check_generator, check_int, check_real
 from dlnotes.activations import SELU_ALPHA, SELU_SCALE
 
 __all__ = [
@@ -48,22 +46,6 @@ def _check_probability(p, name):
     if p > 1.0:
         raise ValueError(f"{name} must be <= 1, got {p}")
     return p
-
-
-def _check_rng(rng):
-    """The generator every random function needs; a missing one is a ``TypeError``."""
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            "rng must be a numpy.random.Generator (e.g. np.random.default_rng(0)), "
-            f"got {type(rng).__name__}"
-        )
-    return rng
-
-
-def _check_training(training):
-    if not isinstance(training, bool | np.bool_):
-        raise TypeError(f"training must be True or False, got {type(training).__name__}")
-    return bool(training)
 
 
 # --- L2 and L1 penalties ------------------------------------------------------------
@@ -175,7 +157,7 @@ def _keep(shape, p, rng):
     """Boolean mask, each entry True (kept) with probability 1 - p: one uniform draw each."""
     if rng is None:
         raise TypeError("rng is required: 0 < p < 1 draws a random mask (pass rng=Generator)")
-    return _check_rng(rng).random(shape) >= p
+    return check_generator(rng).random(shape) >= p
 
 
 def dropout_mask(shape, p, *, rng=None, dtype=np.float64):
@@ -197,7 +179,7 @@ def _dropout_multiplier(x, p, training, rng):
     """``x`` checked, and the mask dropout multiplies it by (ones when not training)."""
     x = as_float_array(x, "x")
     p = _check_probability(p, "p")
-    if not _check_training(training):
+    if not check_flag(training, "training"):
         return x, np.ones_like(x)
     return x, dropout_mask(x.shape, p, rng=rng, dtype=x.dtype)
 
@@ -233,7 +215,7 @@ def _alpha_dropout_affine(x, p, training, rng):
     """
     x = as_float_array(x, "x")
     p = _check_probability(p, "p")
-    if not _check_training(training) or p in (0.0, 1.0):
+    if not check_flag(training, "training") or p in (0.0, 1.0):
         value = 0.0 if (training and p == 1.0) else 1.0  # p = 1: zeros, as PyTorch
         return x, np.full_like(x, value), np.zeros_like(x)
     keep = _keep(x.shape, p, rng)
@@ -278,10 +260,7 @@ def smooth_labels(target, num_classes, epsilon):
     target = np.asarray(target)
     if not np.issubdtype(target.dtype, np.integer):
         raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
-        raise TypeError(f"num_classes must be an integer, got {type(num_classes).__name__}")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    num_classes = check_int(num_classes, "num_classes", minimum=1)
     epsilon = _check_probability(epsilon, "epsilon")
     if np.any((target < 0) | (target >= num_classes)):
         raise ValueError(f"target holds a class index outside [0, {num_classes})")
@@ -323,12 +302,7 @@ def _power_iteration(weight, u, n_power_iterations, eps):
         raise ValueError(
             f"u must be a vector of length weight.shape[0] = {weight.shape[0]}, got {u.shape}"
         )
-    if isinstance(n_power_iterations, bool) or not isinstance(n_power_iterations, numbers.Integral):
-        raise TypeError(
-            f"n_power_iterations must be an integer, got {type(n_power_iterations).__name__}"
-        )
-    if n_power_iterations < 1:
-        raise ValueError(f"n_power_iterations must be >= 1, got {n_power_iterations}")
+    n_power_iterations = check_int(n_power_iterations, "n_power_iterations", minimum=1)
     eps = check_real(eps, "eps", minimum=0.0, strict=True)
     u = u.astype(weight.dtype)
     for _ in range(n_power_iterations):
@@ -383,5 +357,5 @@ def initial_u(weight, *, rng=None):
     weight = _matrix(weight)
     if rng is None:
         raise TypeError("rng is required: initial_u draws a random vector (pass rng=Generator)")
-    draw = _check_rng(rng).standard_normal(weight.shape[0])
+    draw = check_generator(rng).standard_normal(weight.shape[0])
     return _normalize(draw, SPECTRAL_NORM_EPS).astype(weight.dtype)

@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 NBVAL_DIR := _build/nbval
+# the chapter notebooks the book build generates (_ext/notebook_launch.py), and where
+# `make lab` copies them for the learner
+BOOK_NOTEBOOKS := _build/html/_sources/chapters
+LAB_DIR := _build/lab
 PORT ?= 8000
 
 .PHONY: book test lab serve bench system-deps clean
@@ -53,9 +57,24 @@ test: $(VENV)/.test-installed $(VENV)/.lab-installed
 	done
 	$(BIN)/python -m pytest tests $(NBVAL_DIR) --nbval-lax --nbval-current-env -p no:cacheprovider
 
-## lab: JupyterLab, with the chapters opening as notebooks
-lab: $(VENV)/.lab-installed
-	$(BIN)/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root)
+## lab: JupyterLab on the chapters as the website shows them: the notebooks the book build
+## generates (listings, numbers and citations resolved; `make book` first if there is no
+## book), copied to _build/lab/, opening chapter 1. A copy is replaced only when the book
+## is rebuilt after it was saved. JupyterLab's own Markdown renderer shows them
+## (lab/labconfig turns jupyterlab-myst off: it leaves the math inside <details> raw);
+## the .md sources in chapters/ open as notebooks too, their MyST shown as source.
+lab: $(VENV)/.lab-installed _build/html/index.html
+	mkdir -p $(LAB_DIR)
+	for notebook in $(BOOK_NOTEBOOKS)/*.ipynb; do \
+	  copy=$(LAB_DIR)/$$(basename $$notebook); \
+	  [ $$copy -nt $$notebook ] || cp $$notebook $$copy || exit 1; \
+	done
+	JUPYTER_CONFIG_PATH=$(CURDIR)/lab $(BIN)/jupyter lab --ServerApp.root_dir=. \
+	  --LabApp.default_url=/lab/tree/$(LAB_DIR)/01_activations.ipynb \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
+
+_build/html/index.html:
+	$(MAKE) book
 
 ## serve: the built book on http://localhost:$(PORT)
 serve:

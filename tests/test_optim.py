@@ -13,8 +13,8 @@ from torch_reference import (
     OPTIM_CASES,
     OPTIM_CHECKPOINTS,
     OPTIM_PROBLEMS,
-    OPTIM_REFERENCE_FILE,
     OPTIM_STEPS,
+    load_reference,
     make_optim_inputs,
     optim_gradients,
     optim_lr,
@@ -237,10 +237,7 @@ def check_schedules_against_torch(ref):
 
 @pytest.fixture(scope="module")
 def reference():
-    ref = dict(np.load(OPTIM_REFERENCE_FILE))
-    for key, value in INPUTS.items():  # the file was written from today's inputs
-        np.testing.assert_array_equal(ref[key], value, err_msg=key)
-    return ref
+    return load_reference("optim")
 
 
 @pytest.fixture(scope="module")

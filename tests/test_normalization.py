@@ -331,6 +331,27 @@ def test_train_and_eval_agree_once_the_running_statistics_converge():
     np.testing.assert_allclose(layer(x, training=False), train * ratio, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["layer_norm", "rms_norm"])
+def test_row_blocks_give_the_unblocked_result(monkeypatch, name):
+    # ROW_BLOCK only changes the order of the work: blocks of 3 samples (7 of them, the
+    # last one partial) against one block holding all 20 samples.
+    rng = np.random.default_rng(7)
+    x, g, w, b = rng.normal(size=(4, 5, 6)), rng.normal(size=(4, 5, 6)), *rng.normal(size=(2, 6))
+    kwargs = {"weight": w} | ({"bias": b} if name == "layer_norm" else {})
+    f, f_grad = getattr(Norm, name), getattr(Norm, name + "_grad")
+    results = {}
+    for block in (10**6, 3):
+        monkeypatch.setattr(Norm, "ROW_BLOCK", block)
+        results[block] = f(x, 6, **kwargs), f_grad(x, g, 6, **kwargs)
+    (whole, whole_grads), (blocked, blocked_grads) = results.values()
+    np.testing.assert_array_equal(blocked, whole)
+    np.testing.assert_array_equal(blocked_grads.x, whole_grads.x)
+    for key in ("weight", "bias"):  # sums over the blocks: the same up to rounding
+        if kwargs.get(key) is not None:
+            np.testing.assert_allclose(getattr(blocked_grads, key), getattr(whole_grads, key),
+                                       rtol=1e-13)  # fmt: skip
+
+
 # --- Extremes, dtypes, mutation -----------------------------------------------------
 
 

@@ -41,6 +41,7 @@ from dlnotes._checks import (
     check_real,
 )
 from dlnotes.activations import softmax, softmax_grad
+from dlnotes.regularization import dropout_mask
 
 __all__ = [
     "scaled_dot_product_attention", "scaled_dot_product_attention_grad",
@@ -180,10 +181,8 @@ def _attention(q, k, v, bias, scale, dropout_p, rng):
     """The forward pass on checked arrays with an additive ``bias`` (or None)."""
     scores, weights, has_key = _scores_and_weights(q, k, bias, scale)
     dropout = None
-    if dropout_p > 0.0:
-        # drawn in float64 whatever the dtype, so a seed gives the same mask in float32
-        keep = rng.random(weights.shape) >= dropout_p
-        dropout = (keep / (1.0 - dropout_p)).astype(weights.dtype)
+    if dropout_p > 0.0:  # chapter 3's mask, drawn as for dropout on any other array
+        dropout = dropout_mask(weights.shape, dropout_p, rng=rng, dtype=weights.dtype)
     return _Attention(q, k, v, scale, scores, weights, has_key, dropout)
 
 

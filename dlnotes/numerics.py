@@ -16,10 +16,11 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.array_utils import normalize_axis_tuple
+from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from dlnotes._checks import as_float_array, check_real
-from dlnotes.activations import logsumexp_parts, softmax, softmax_grad
+from dlnotes.activations import _shift_by_max, logsumexp_parts, softmax, softmax_grad
+from dlnotes.similarity import _p_norm
 
 __all__ = [
     "logsumexp", "logsumexp_grad",
@@ -38,16 +39,17 @@ CLIP_NORM_EPS = 1e-6
 def _reduced_last(x, axis):
     """``x`` with the reduced axes moved last and merged into one, and the result shapes.
 
-    Returns ``(merged, kept_shape, keepdims_shape)``: ``merged`` has shape
-    ``kept_shape + (n,)`` with n the number of reduced entries per result.
+    Returns ``(merged, kept_shape, keepdims_shape, order)``: ``merged`` has shape
+    ``kept_shape + (n,)`` with n the number of reduced entries per result, and ``order``
+    is the transposition that moved the reduced axes last.
     """
     axes = tuple(range(x.ndim)) if axis is None else normalize_axis_tuple(axis, x.ndim, "axis")
-    kept = [a for a in range(x.ndim) if a not in axes]
-    kept_shape = tuple(x.shape[a] for a in kept)
+    order = [a for a in range(x.ndim) if a not in axes] + list(axes)
+    kept_shape = tuple(x.shape[a] for a in order[: x.ndim - len(axes)])
     n = math.prod(x.shape[a] for a in axes)
-    merged = np.transpose(x, kept + list(axes)).reshape(kept_shape + (n,))
+    merged = np.transpose(x, order).reshape(kept_shape + (n,))
     keepdims_shape = tuple(1 if a in axes else size for a, size in enumerate(x.shape))
-    return merged, kept_shape, keepdims_shape
+    return merged, kept_shape, keepdims_shape, order
 
 
 def logsumexp(x, axis=None, keepdims=False):
@@ -61,7 +63,7 @@ def logsumexp(x, axis=None, keepdims=False):
     empty reduction gives -inf (the log of an empty sum).
     """
     x = as_float_array(x, "x")
-    merged, kept_shape, keepdims_shape = _reduced_last(x, axis)
+    merged, kept_shape, keepdims_shape, _ = _reduced_last(x, axis)
     if merged.shape[-1] == 0:
         out = np.full(kept_shape, -np.inf, dtype=x.dtype)
     else:
@@ -78,7 +80,7 @@ def logsumexp_grad(x, g, axis=None, keepdims=False):
     """
     x = as_float_array(x, "x")
     g = as_float_array(g, "g")
-    merged, kept_shape, keepdims_shape = _reduced_last(x, axis)
+    merged, kept_shape, keepdims_shape, order = _reduced_last(x, axis)
     expected = keepdims_shape if keepdims else kept_shape
     if g.shape != expected:
         raise ValueError(f"g must have the shape of logsumexp's result {expected}, got {g.shape}")
@@ -86,9 +88,7 @@ def logsumexp_grad(x, g, axis=None, keepdims=False):
         return np.zeros_like(x)
     weights = softmax(merged, -1) * g.reshape(kept_shape + (1,))
     # undo the merge: split the last axis back, then put every axis where it was
-    axes = tuple(range(x.ndim)) if axis is None else normalize_axis_tuple(axis, x.ndim, "axis")
-    order = [a for a in range(x.ndim) if a not in axes] + list(axes)
-    unmerged = weights.reshape(kept_shape + tuple(x.shape[a] for a in axes))
+    unmerged = weights.reshape(tuple(x.shape[a] for a in order))
     return np.transpose(unmerged, np.argsort(order))
 
 
@@ -103,7 +103,7 @@ def _scaled_logits(z, temperature, axis):
     temperature = check_real(temperature, "temperature", minimum=0.0, strict=True)
     if z.ndim == 0:
         raise ValueError("z must have at least one dimension (a vector of logits)")
-    _, shifted, _ = logsumexp_parts(z, axis)
+    shifted = _shift_by_max(z, normalize_axis_index(axis, z.ndim, "axis"))
     with np.errstate(over="ignore"):
         return shifted / np.asarray(temperature, z.dtype), temperature
 
@@ -155,17 +155,15 @@ def clip_grad_value(grads, clip_value):
 def total_norm(grads, norm_type=2.0):
     r"""The p-norm of all gradient entries together, :math:`(\sum |g_i|^p)^{1/p}`.
 
-    Computed as :math:`s\,(\sum (|g_i|/s)^p)^{1/p}` with :math:`s = \max |g_i|`, so no
-    power overflows: gradients near 1e200 have a finite norm here, where PyTorch's
+    The entries are first divided by a power of two close to :math:`\max |g_i|`
+    (:func:`dlnotes.similarity._p_norm`, the package's one p-norm), so no power
+    overflows: gradients near 1e200 have a finite norm here, where PyTorch's
     ``clip_grad_norm_`` squares them to inf. ``norm_type`` inf gives :math:`\max|g_i|`.
     """
     arrays, _ = _gradient_list(grads)
     p = _check_norm_type(norm_type)
-    largest = max(float(np.max(np.abs(g), initial=0.0)) for g in arrays)
-    if p == np.inf or largest == 0.0 or not np.isfinite(largest):
-        return largest  # 0, inf or NaN are already the norm
-    powers = sum(float(np.sum((np.abs(g) / largest) ** p)) for g in arrays)
-    return largest * powers ** (1.0 / p)
+    entries = np.concatenate([np.ravel(g) for g in arrays], dtype=np.float64)
+    return float(_p_norm(entries, p)) if entries.size else 0.0
 
 
 def _check_norm_type(norm_type):

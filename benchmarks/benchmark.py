@@ -6,7 +6,9 @@ Activations: for each on 10^6 float64 values, its time divided by one ``np.exp``
 same array (the cheapest a numpy formula with an exponential can be), the same for its
 derivative, and its time divided by PyTorch's on one CPU thread, when torch is installed.
 Losses: cross-entropy on a (4096, 1000) batch and CTC on PyTorch's test size against
-PyTorch on one thread (targets: 3x and 10x).
+PyTorch on one thread (targets: 3x and 10x). Then attention, normalization, log-sum-exp,
+pairwise distances, one Adam step, dropout, He initialisation and the capstone's MLP,
+each against PyTorch on one thread, with the target its issue set ("-" where none).
 
 Each time is the best of 15 repeats, and the calls of one row are timed interleaved, so
 that a slow spell of this shared virtual machine hits all of them alike; ratios still vary
@@ -28,10 +30,13 @@ from scipy.special import erfc
 
 from dlnotes import activations as A
 from dlnotes import attention as At
+from dlnotes import initializers as Init
 from dlnotes import losses as L
+from dlnotes import nn as Layers
 from dlnotes import normalization as Norm
 from dlnotes import numerics as Num
 from dlnotes import optim as Opt
+from dlnotes import regularization as Reg
 from dlnotes import similarity as Sim
 
 N = 10**6
@@ -114,7 +119,8 @@ def print_ratios(title, width, rows, note="", **timing):
     print(f"\n{title:<{width}}ours / torch  target{note}")
     for label, ours, theirs, target in rows:
         mine, reference = best_times(ours, theirs, **timing)
-        print(f"{label:<{width}}{mine / reference:>12.2f}{target:>8.0f}x")
+        goal = "-" if target is None else f"{target:.0f}x"  # None: no target was set
+        print(f"{label:<{width}}{mine / reference:>12.2f}{goal:>9}")
 
 
 def losses_against_torch():
@@ -272,6 +278,53 @@ def optim_against_torch():
     )
 
 
+def regularization_initializers_nn_against_torch():
+    """Dropout, He initialisation, and the capstone MLP's forward + backward (chapters 3,
+    5 and 10): ratios to PyTorch on one thread. No issue sets a target for these."""
+    torch = import_torch("regularization, initializers, nn")
+    if torch is None:
+        return
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=N)
+    tx, w = torch.from_numpy(x), torch.empty(1024, 1024, dtype=torch.float64)
+
+    sizes, batch = (64, 128, 128, 10), 64
+    layers = []
+    for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1], strict=True):
+        layers += [Layers.Linear(fan_in, fan_out, rng=rng), Layers.LayerNorm(fan_out),
+                   Layers.Activation("gelu")]  # fmt: skip
+    model = Layers.Sequential(*layers, Layers.Linear(sizes[-2], sizes[-1], rng=rng))
+    xb, gb = rng.normal(size=(batch, sizes[0])), rng.normal(size=(batch, sizes[-1]))
+    torch_layers = []
+    for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1], strict=True):
+        torch_layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.LayerNorm(fan_out),
+                         torch.nn.GELU()]  # fmt: skip
+    torch_model = torch.nn.Sequential(*torch_layers, torch.nn.Linear(*sizes[-2:])).double()
+    txb, tgb = torch.from_numpy(xb).requires_grad_(True), torch.from_numpy(gb)
+
+    def ours_mlp():
+        model.zero_grad()
+        model.forward(xb)
+        return model.backward(gb)
+
+    def torch_mlp():
+        torch_model.zero_grad()
+        txb.grad = None
+        torch_model(txb).backward(tgb)
+
+    def torch_dropout():
+        with torch.no_grad():
+            return torch.nn.functional.dropout(tx, 0.5, training=True)
+
+    print_ratios("regularization, init, nn", 34, [
+        ("dropout p=0.5 (10^6)", lambda: Reg.dropout(x, 0.5, rng=rng), torch_dropout, None),
+        ("kaiming_normal (1024, 1024)",
+         lambda: Init.kaiming_normal((1024, 1024), rng=rng),
+         lambda: torch.nn.init.kaiming_normal_(w), None),
+        ("MLP 64-128-128-10 fwd+bwd, N=64", ours_mlp, torch_mlp, None),
+    ])  # fmt: skip
+
+
 def main():
     x = np.random.default_rng(0).normal(scale=3.0, size=N)
     print("10^6 float64 values; ratios to np.exp on the same array and to PyTorch (1 thread)")
@@ -301,6 +354,7 @@ def main():
     numerics_against_torch()
     similarity_against_torch()
     optim_against_torch()
+    regularization_initializers_nn_against_torch()
 
 
 if __name__ == "__main__":
